@@ -1,0 +1,106 @@
+"""HTTP helpers shared by fetchers: one client, one mapping of failures to SourceError.
+
+Every status and transport failure a platform can produce becomes one of the
+expected errors in :mod:`aggregator.exceptions`, so fetchers never let an httpx
+exception escape.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from aggregator import __version__
+from aggregator.exceptions import ParseError, PermanentError, RateLimited, TemporaryError
+
+USER_AGENT = f"aggregator/{__version__} (conversation digests; +https://github.com/aggregator-dev/aggregator)"
+DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=10.0)
+
+
+def make_client(
+    transport: httpx.AsyncBaseTransport | None = None,
+    timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+) -> httpx.AsyncClient:
+    """The one client a process uses; tests inject a transport or point it at loopback."""
+    return httpx.AsyncClient(
+        transport=transport,
+        timeout=timeout,
+        headers={"User-Agent": USER_AGENT},
+        follow_redirects=True,
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=40),
+    )
+
+
+def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
+    """``Retry-After`` is either delta-seconds or an HTTP-date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return timedelta(seconds=int(value))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(when - now, timedelta(0))
+
+
+async def get(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    now: datetime,
+    params: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    allow: frozenset[int] = frozenset(),
+) -> httpx.Response:
+    """GET ``url``; return 2xx (and any status in ``allow``), raise SourceError otherwise."""
+    try:
+        response = await client.get(url, params=params, headers=headers)
+    except httpx.TimeoutException as e:
+        raise TemporaryError(f"timeout fetching {_safe(url)}") from e
+    except httpx.TransportError as e:
+        raise TemporaryError(f"{type(e).__name__} fetching {_safe(url)}: {e}") from e
+    status = response.status_code
+    if status in allow or 200 <= status < 300:
+        return response
+    what = f"HTTP {status} from {_safe(str(response.url))}"
+    if status == 429:
+        raise RateLimited(what, parse_retry_after(response.headers.get("retry-after"), now))
+    if status >= 500 or status in (408, 425):
+        retry = parse_retry_after(response.headers.get("retry-after"), now)
+        if retry is not None:
+            raise RateLimited(what, retry)
+        raise TemporaryError(what)
+    raise PermanentError(f"{what}: {_error_detail(response)}")
+
+
+def json_body(response: httpx.Response) -> Any:
+    try:
+        return json.loads(response.content)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ParseError(f"malformed JSON from {_safe(str(response.url))}: {e}") from e
+
+
+def _error_detail(response: httpx.Response) -> str:
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return response.reason_phrase
+    if isinstance(body, dict):
+        for key in ("error", "message", "code"):
+            if isinstance(body.get(key), str):
+                return str(body[key])[:200]
+    return response.reason_phrase
+
+
+def _safe(url: str) -> str:
+    """URLs in error messages lose their query (tokens have been seen there)."""
+    return url.split("?", 1)[0]

@@ -1,0 +1,191 @@
+"""Domain types: plain, immutable and typed.
+
+Named for the direction data flows:
+
+* ``SourceSpec``    what the configuration asks to be collected;
+* ``ItemData`` / ``AuthorData``  what a source produced;
+* ``SourceState``   what the store hands an update (incremental state, schedule);
+* ``FetchResult``   what a fetcher hands back to the pipeline (items + new state);
+* ``IngestCounts``  what the store did with them.
+
+Nothing here imports SQLAlchemy, httpx or Jinja. All datetimes are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+ItemKind = Literal["post", "comment", "article"]
+
+JSONValue = Any
+"""A value that ``json.dumps`` accepts; payloads and states are stored as JSON."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorData:
+    """A person (or account) as one platform knows them.
+
+    ``key`` is the natural key, unique across platforms (``mastodon:<actor uri>``,
+    ``wordpress:<site>:<name>|<url>``, ...).
+    """
+
+    key: str
+    platform: str
+    name: str
+    handle: str = ""
+    url: str | None = None
+    avatar_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Engagement:
+    """Counts as the platform reports them; ``None`` where it does not report one."""
+
+    replies: int | None = None
+    reposts: int | None = None
+    likes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemData:
+    """A post or a comment, as a source produced it, already sanitized.
+
+    ``key`` is the global natural key: an item reached through several sources
+    (a Mastodon post on three servers; a WordPress comment seen through the REST
+    API and the post's comment feed) has one key and is stored once.
+    """
+
+    key: str
+    platform: str
+    kind: ItemKind
+    url: str | None
+    author: AuthorData
+    html: str
+    """Sanitized HTML, safe to show."""
+    text: str
+    """Plain text, entities decoded."""
+    created_at: datetime
+    language: str | None = None
+    edited_at: datetime | None = None
+    in_reply_to: str | None = None
+    """Natural key of the parent item (a reply's status, a comment's parent comment)."""
+    context_url: str | None = None
+    """The page the conversation hangs off (a comment's blog post), if any."""
+    title: str | None = None
+    engagement: Engagement = field(default_factory=Engagement)
+    hashtags: tuple[str, ...] = ()
+    """Lower-cased, without '#'."""
+    links: tuple[str, ...] = ()
+    """Outbound links shared in the item (not mentions, not hashtag links)."""
+    raw: Mapping[str, JSONValue] = field(default_factory=dict, compare=False)
+
+    @property
+    def content_hash(self) -> str:
+        """Changes when what a reader sees changes (an edit), not when counts move."""
+        h = hashlib.blake2b(digest_size=16)
+        for part in (self.html, self.title or "", self.language or "", self.in_reply_to or ""):
+            h.update(part.encode("utf-8", "surrogatepass"))
+            h.update(b"\x00")
+        return h.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    """One configured source of one event.
+
+    ``id`` is stable across runs (derived from the event, platform and target), so the
+    store can keep its state when the configuration is reloaded.
+    """
+
+    id: str
+    event: str
+    platform: str
+    target: str
+    """What is followed, for people: an instance URL, a post URL, a feed URL."""
+    hashtags: tuple[str, ...] = ()
+    options: Mapping[str, JSONValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """What the store knows of a source when an update starts."""
+
+    spec: SourceSpec
+    state: Mapping[str, JSONValue] = field(default_factory=dict)
+    """Opaque to everything but the source's own fetcher."""
+    next_check_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    error_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """Headroom a platform reported on its last response."""
+
+    limit: int | None
+    remaining: int | None
+    reset_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """What one fetch of one source produced.
+
+    The fetcher never writes its state: the pipeline stores ``state`` in the same
+    transaction as ``items``, so a crash between the two cannot skip items.
+    """
+
+    items: tuple[ItemData, ...]
+    state: Mapping[str, JSONValue]
+    listing: frozenset[str] | None = None
+    """When not ``None``, every key the source currently lists. Items this source
+    stored earlier and no longer lists were deleted, trashed or unapproved."""
+    not_modified: bool = False
+    excluded: Mapping[str, int] = field(default_factory=dict)
+    """Items left out, counted by reason (never named)."""
+    rate_limit: RateLimit | None = None
+    requests: int = 0
+    next_check_hint: datetime | None = None
+    """The source asks not to be polled before this (a rate-limit reset, say)."""
+    cursor_before: str | None = None
+    cursor_after: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestCounts:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    restored: int = 0
+
+    def __add__(self, other: IngestCounts) -> IngestCounts:
+        return IngestCounts(
+            self.new + other.new,
+            self.updated + other.updated,
+            self.unchanged + other.unchanged,
+            self.deleted + other.deleted,
+            self.restored + other.restored,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    """The outcome of one fetch of one source, as shown to people."""
+
+    source_id: str
+    platform: str
+    target: str
+    started_at: datetime
+    finished_at: datetime
+    counts: IngestCounts
+    fetched: int = 0
+    excluded: Mapping[str, int] = field(default_factory=dict)
+    error: str | None = None
+    not_modified: bool = False
+    next_check_at: datetime | None = None

@@ -1,0 +1,47 @@
+"""Natural keys, shared by every source that can reach the same thing.
+
+A WordPress comment reached through the REST API and through the post's comment
+feed must get the same key, so both modules build it here.
+"""
+
+from __future__ import annotations
+
+import re
+
+from aggregator.urls import site_of
+
+_WP_COMMENT = re.compile(r"#comment-(\d+)$")
+
+
+def mastodon_status(uri: str) -> str:
+    """A status's ActivityPub ``uri`` is the same on every instance that knows it."""
+    return uri
+
+
+def mastodon_account(uri_or_url: str) -> str:
+    return f"mastodon:{uri_or_url}"
+
+
+def wordpress_comment(site_url: str, comment_id: int | str) -> str:
+    return f"wordpress:{site_of(site_url)}:comment:{comment_id}"
+
+
+def wordpress_post(site_url: str, post_id: int | str) -> str:
+    return f"wordpress:{site_of(site_url)}:post:{post_id}"
+
+
+def wordpress_author(site_url: str, name: str) -> str:
+    # REST gives author_url, RSS gives none: key on the name so both meet.
+    return f"wordpress:{site_of(site_url)}:author:{' '.join(name.split()).casefold()}"
+
+
+def wordpress_comment_from_url(url: str) -> str | None:
+    """``https://site/?p=4#comment-2`` or ``https://site/post/#comment-2`` → comment key."""
+    m = _WP_COMMENT.search(url.strip())
+    if m is None:
+        return None
+    return wordpress_comment(url, m.group(1))
+
+
+def feed_entry(feed_url: str, entry_id: str) -> str:
+    return f"feed:{entry_id or feed_url}"

@@ -1,0 +1,44 @@
+"""URL canonicalization, so one link shared many ways counts once."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+# Parameters that identify a campaign or a click, never the page.
+TRACKING_PARAMS = frozenset(
+    {"fbclid", "gclid", "dclid", "mc_cid", "mc_eid", "igshid", "ref_src", "_hsenc", "_hsmi"}
+)
+
+
+def canonical_url(url: str, *, base: str | None = None) -> str | None:
+    """Canonical form of an http(s) URL, or ``None`` for anything else.
+
+    Lower-cases scheme and host, drops default ports, fragments and tracking
+    parameters (``utm_*`` and friends), and keeps the path as given.
+    """
+    url = url.strip()
+    if base:
+        url = urljoin(base, url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.hostname.lower()
+    if port and not (scheme, port) in (("http", 80), ("https", 443)):
+        host = f"{host}:{port}"
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not k.lower().startswith("utm_") and k.lower() not in TRACKING_PARAMS
+    ]
+    return urlunsplit((scheme, host, parts.path or "/", urlencode(query), ""))
+
+
+def site_of(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, lower-cased: the site a WordPress id belongs to."""
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
