@@ -1,0 +1,216 @@
+"""``aggregator``: a thin command line over the library."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from aggregator import __version__
+from aggregator.app import App, build_app
+from aggregator.config import find_config, load_settings
+from aggregator.exceptions import ConfigError, StoreError
+from aggregator.models import RunReport
+
+console = Console(stderr=True)
+out = Console()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args))
+    except ConfigError as e:
+        console.print(f"[red]configuration error:[/] {e}", markup=True, highlight=False)
+        return 2
+    except StoreError as e:
+        console.print(f"[red]database error:[/] {e}", highlight=False)
+        return 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="aggregator", description=__doc__)
+    p.add_argument("--config", "-c", help="configuration file (default: aggregator.toml, "
+                   "config/aggregator.toml, or $AGGREGATOR_CONFIG)")
+    p.add_argument("--verbose", "-v", action="count", default=0, help="more logging (-vv: debug)")
+    p.add_argument("--version", action="version", version=f"aggregator {__version__}")
+    sub = p.add_subparsers(dest="command")
+
+    f = sub.add_parser("fetch", help="fetch every source (or one event's, or one) now")
+    f.add_argument("--event", help="only this event's sources")
+    f.add_argument("--source", help="only this source id (see `aggregator sources`)")
+    f.add_argument("--due", action="store_true", help="only sources whose next check is due")
+    f.set_defaults(func=cmd_fetch)
+
+    d = sub.add_parser("digest", help="render a digest of an event or of one day of it")
+    d.add_argument("slug")
+    d.add_argument("--date", type=date.fromisoformat, help="one day (YYYY-MM-DD, event time zone)")
+    d.add_argument("--format", default="html", choices=["html", "json"])
+    d.add_argument("--output", "-o", help="file to write (default: under digest.output)")
+    d.set_defaults(func=cmd_digest)
+
+    e = sub.add_parser("export", help="export every stored item of an event")
+    e.add_argument("slug")
+    e.add_argument("--format", default="jsonl", choices=["jsonl", "csv"])
+    e.add_argument("--output", "-o", help="file to write (default: standard output)")
+    e.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("sources", help="each source's health")
+    s.add_argument("--event")
+    s.set_defaults(func=cmd_sources)
+
+    db = sub.add_parser("db", help="database maintenance")
+    dbs = db.add_subparsers(dest="db_command", required=True)
+    up = dbs.add_parser("upgrade", help="apply schema migrations")
+    up.set_defaults(func=cmd_db_upgrade)
+
+    demo = sub.add_parser("demo", help="collect a bundled sample conversation from loopback "
+                          "servers and render its digest (no internet needed)")
+    demo.add_argument("--output", "-o", default="demo-output", help="folder for the demo's files")
+    demo.add_argument("--serve", action="store_true",
+                      help="keep the simulated platforms running until Ctrl-C")
+    demo.set_defaults(func=cmd_demo)
+    return p
+
+
+def _app(args: argparse.Namespace) -> App:
+    path = find_config(args.config, os.environ)
+    settings = load_settings(path)
+    return build_app(settings)
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    app = _app(args)
+    sources = app.store.sources(event=args.event, source_id=args.source)
+    if not sources:
+        console.print("no sources match; check the configuration or `aggregator sources`")
+        return 1
+    reports = run_fetch(app, event=args.event, source_id=args.source, only_due=args.due,
+                        total=len(sources))
+    print_reports(reports)
+    return 0 if all(r.error is None for r in reports) else 1
+
+
+def run_fetch(
+    app: App, *, event: str | None, source_id: str | None, only_due: bool, total: int
+) -> list[RunReport]:
+    with Progress(
+        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        console=console, transient=True,
+    ) as progress:
+        task = progress.add_task("fetching", total=total)
+        return asyncio.run(
+            app.fetch(
+                event=event, source_id=source_id, only_due=only_due,
+                on_done=lambda _r: progress.advance(task),
+            )
+        )
+
+
+def print_reports(reports: Sequence[RunReport]) -> None:
+    table = Table(title="fetch")
+    for col in ("source", "fetched", "new", "updated", "deleted", "left out", "result"):
+        table.add_column(col, justify="right" if col not in ("source", "result") else "left")
+    for r in sorted(reports, key=lambda r: r.source_id):
+        result = (
+            f"[red]{r.error}[/]" if r.error else "not modified" if r.not_modified else "ok"
+        )
+        table.add_row(
+            r.source_id, str(r.fetched), str(r.counts.new), str(r.counts.updated),
+            str(r.counts.deleted), str(sum(r.excluded.values())), result,
+        )
+    out.print(table)
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from aggregator.digest.context import build_context, day_period, event_period
+    from aggregator.digest.render import make_environment, render
+
+    app = _app(args)
+    event = app.store.event(args.slug)
+    if event is None:
+        console.print(f"no event {args.slug!r}; configured: "
+                      + ", ".join(e.slug for e in app.store.events()))
+        return 1
+    period = day_period(event, args.date) if args.date else event_period(event)
+    context = build_context(app.store, event, period, now=app.clock())
+    text = render(context, args.format, make_environment(app.settings.digest.templates))
+    target = Path(args.output) if args.output else (
+        app.settings.digest.output / event.slug
+        / f"{args.date.isoformat() if args.date else 'event'}.{args.format}"
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, "utf-8")
+    out.print(f"{context.totals.items} items -> {target}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from aggregator.export import write_csv, write_jsonl
+
+    app = _app(args)
+    if app.store.event(args.slug) is None:
+        console.print(f"no event {args.slug!r}")
+        return 1
+    writer = write_csv if args.format == "csv" else write_jsonl
+    views = app.store.iter_items(args.slug)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="") as fh:
+            n = writer(views, fh)
+        console.print(f"{n} items -> {args.output}")
+    else:
+        writer(views, sys.stdout)
+    return 0
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    app = _app(args)
+    table = Table(title="sources")
+    for col in ("source", "items", "last success", "errors", "last error", "next check"):
+        table.add_column(col)
+    for h in app.store.health(args.event):
+        if not h.enabled:
+            continue
+        table.add_row(
+            h.id, str(h.items), _when(h.last_success_at), str(h.error_count),
+            h.last_error or "", _when(h.next_check_at),
+        )
+    out.print(table)
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    app = _app(args)  # opening the store applies migrations
+    out.print(f"database is current: {app.settings.database.url.split('@')[-1]}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from aggregator.demo.run import run_demo
+
+    return run_demo(Path(args.output), serve=args.serve, console=out)
+
+
+def _when(value: object) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if hasattr(value, "strftime") else "—"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""Settings are data: one validated model, read from a TOML file plus ``AGGREGATOR_*``
+environment variables.
+
+Secrets never live in the file: a source names the environment variable that holds
+its token (``token_env = "MASTODON_TOKEN"``). Every error names the file, the key and
+what is allowed, and nothing starts half-configured.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from aggregator.exceptions import ConfigError
+from aggregator.models import SourceSpec
+from aggregator.sources import UnknownPlatform, get_source, registry
+
+DEFAULT_PATHS = (Path("aggregator.toml"), Path("config/aggregator.toml"))
+ENV_PREFIX = "AGGREGATOR_"
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Model):
+    url: str = Field(
+        "sqlite:///aggregator.db",
+        description="SQLAlchemy URL. SQLite by default (a path relative to the working "
+        "directory); `postgresql+psycopg://user@host/db` for PostgreSQL. "
+        "Overridden by AGGREGATOR_DATABASE_URL.",
+    )
+
+
+class FetchSettings(_Model):
+    interval_minutes: float = Field(
+        15, gt=0, description="How often each source is checked when all is well."
+    )
+    max_backoff_hours: float = Field(
+        6, gt=0, description="Longest wait after repeated failures of one source."
+    )
+    max_pages: int = Field(
+        20, ge=1, le=1000, description="Pages one source may fetch in one pass; the rest "
+        "is fetched on the next pass, without gaps."
+    )
+    timeout_seconds: float = Field(20, gt=0, description="Per-request HTTP timeout.")
+    concurrency: int = Field(8, ge=1, le=256, description="Sources fetched at once.")
+
+
+class DigestSettings(_Model):
+    templates: Path | None = Field(
+        None,
+        description="A folder of Jinja templates that override the packaged ones, file by "
+        "file (for example your own digest.html). Relative to the configuration file.",
+    )
+    output: Path = Field(
+        Path("digests"), description="Where `aggregator digest` writes when no --output is given."
+    )
+
+
+class SourceSettings(BaseModel):
+    """``[[events.sources]]``: ``platform`` plus the platform's own keys."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    platform: str = Field(description="One of the installed source platforms.")
+
+
+class EventSettings(_Model):
+    slug: str = Field(description="Short name used in URLs and commands: a-z, 0-9 and '-'.")
+    title: str = Field(min_length=1, description="The event's name as readers see it.")
+    hashtags: tuple[str, ...] = Field(
+        min_length=1,
+        description="Hashtags followed, with or without '#', matched case-insensitively.",
+    )
+    timezone: str = Field("UTC", description="IANA time zone of the event (Europe/London).")
+    starts: date = Field(description="First day of the event (local date).")
+    ends: date = Field(description="Last day of the event (local date).")
+    lookback_days: int = Field(
+        3, ge=0, le=365, description="Days before `starts` whose posts are collected too."
+    )
+    sources: tuple[SourceSettings, ...] = Field(
+        (), description="What is followed for this event; see the platform tables."
+    )
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, v: str) -> str:
+        if not SLUG.match(v):
+            raise ValueError("use 1-63 characters a-z, 0-9 and '-', starting with a letter or digit")
+        return v
+
+    @field_validator("hashtags")
+    @classmethod
+    def _hashtags(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        out = []
+        for tag in v:
+            clean = tag.strip().lstrip("#").casefold()
+            if not clean or not re.fullmatch(r"\w+", clean):
+                raise ValueError(f"{tag!r} is not a hashtag (letters, digits and '_' only)")
+            out.append(clean)
+        return tuple(dict.fromkeys(out))
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{v!r} is not an IANA time zone (e.g. Europe/London)") from None
+        return v
+
+    @model_validator(mode="after")
+    def _dates(self) -> EventSettings:
+        if self.ends < self.starts:
+            raise ValueError(f"ends ({self.ends}) is before starts ({self.starts})")
+        return self
+
+
+class Settings(_Model):
+    database: DatabaseSettings = DatabaseSettings()
+    fetch: FetchSettings = FetchSettings()
+    digest: DigestSettings = DigestSettings()
+    events: tuple[EventSettings, ...] = Field((), description="The events followed.")
+
+    @model_validator(mode="after")
+    def _unique_slugs(self) -> Settings:
+        seen: set[str] = set()
+        for event in self.events:
+            if event.slug in seen:
+                raise ValueError(f"two events have the slug {event.slug!r}")
+            seen.add(event.slug)
+        return self
+
+    def event(self, slug: str) -> EventSettings:
+        for event in self.events:
+            if event.slug == slug:
+                return event
+        raise KeyError(slug)
+
+
+def find_config(explicit: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    if env.get(ENV_PREFIX + "CONFIG"):
+        return Path(env[ENV_PREFIX + "CONFIG"])
+    for path in DEFAULT_PATHS:
+        if path.exists():
+            return path
+    return None
+
+
+def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read, validate and resolve the settings; raise ConfigError on any problem."""
+    env = os.environ if env is None else env
+    name = str(path) if path else "(defaults)"
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text("utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(name, "-", "file not found") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(name, "-", f"not valid TOML: {e}") from None
+    if env.get(ENV_PREFIX + "DATABASE_URL"):
+        data.setdefault("database", {})["url"] = env[ENV_PREFIX + "DATABASE_URL"]
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as e:
+        raise _config_error(name, e) from None
+    for i, event in enumerate(settings.events):
+        for j, source in enumerate(event.sources):
+            _validate_source(name, f"events[{i}].sources[{j}]", source)
+    if path is not None and settings.digest.templates is not None:
+        templates = settings.digest.templates
+        if not templates.is_absolute():
+            templates = path.parent / templates
+        if not templates.is_dir():
+            raise ConfigError(name, "digest.templates", f"{templates} is not a folder")
+        settings = settings.model_copy(
+            update={"digest": settings.digest.model_copy(update={"templates": templates})}
+        )
+    return settings
+
+
+def source_specs(event: EventSettings) -> list[SourceSpec]:
+    """The configured sources of ``event`` as domain specs with stable ids."""
+    specs = []
+    for source in event.sources:
+        impl = get_source(source.platform)
+        options = impl.Options.model_validate(source.model_extra or {})
+        target = impl.target(options)
+        specs.append(
+            SourceSpec(
+                id=f"{event.slug}/{source.platform}:{target}",
+                event=event.slug,
+                platform=source.platform,
+                target=target,
+                hashtags=event.hashtags,
+                options=options.model_dump(mode="json"),
+            )
+        )
+    return specs
+
+
+def _validate_source(file: str, key: str, source: SourceSettings) -> None:
+    try:
+        impl = get_source(source.platform)
+    except UnknownPlatform:
+        allowed = ", ".join(sorted(registry()))
+        raise ConfigError(file, f"{key}.platform", f"{source.platform!r} is not one of: {allowed}")
+    try:
+        impl.Options.model_validate(source.model_extra or {})
+    except ValidationError as e:
+        raise _config_error(file, e, prefix=key) from None
+
+
+def _config_error(file: str, error: ValidationError, prefix: str = "") -> ConfigError:
+    problems = []
+    first_key = prefix or "-"
+    for n, err in enumerate(error.errors()):
+        key = _dotted(err["loc"], prefix)
+        if n == 0:
+            first_key = key
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check its spelling; see config/README.md)"
+        elif err["type"] == "missing":
+            msg = "is required"
+        problems.append((key, msg))
+    if len(problems) == 1:
+        return ConfigError(file, problems[0][0], problems[0][1])
+    detail = problems[0][1] + "".join(f"\n  also {k}: {m}" for k, m in problems[1:])
+    return ConfigError(file, first_key, detail)
+
+
+def _dotted(loc: tuple[int | str, ...], prefix: str) -> str:
+    out = prefix
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "-"

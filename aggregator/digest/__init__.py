@@ -1,0 +1,1 @@
+"""Digests: a typed context built from the store, rendered by Jinja templates."""

@@ -1,0 +1,346 @@
+"""The digest context: everything a template may show, typed and built from the store.
+
+Templates never query anything; the JSON format is this context serialized, so its
+shape is the documented schema (docs/digest-json.md).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo
+
+from aggregator.models import ItemData
+from aggregator.store import EventRecord, SourceHealth, Store, StoredItemView
+
+PLATFORM_LABELS = {
+    "mastodon": "Mastodon",
+    "bluesky": "Bluesky",
+    "x": "X",
+    "wordpress": "WordPress",
+    "blogger": "Blogger",
+    "feed": "Feeds",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorView:
+    name: str
+    handle: str
+    url: str | None
+    platform: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemView:
+    key: str
+    platform: str
+    kind: str
+    url: str | None
+    author: AuthorView
+    title: str | None
+    html: str
+    """Sanitized at storage; templates sanitize again on output."""
+    text: str
+    language: str | None
+    created_at: datetime
+    created_local: str
+    """In the event's time zone, e.g. '2026-11-20 09:41'."""
+    edited: bool
+    replies: int | None
+    reposts: int | None
+    likes: int | None
+    hashtags: tuple[str, ...]
+    links: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadNode:
+    item: ItemView
+    replies: tuple[ThreadNode, ...] = ()
+
+    @property
+    def size(self) -> int:
+        return 1 + sum(r.size for r in self.replies)
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformSection:
+    platform: str
+    label: str
+    count: int
+    threads: tuple[ThreadNode, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BlogThread:
+    """A blog post and the comment threads that grew from it."""
+
+    url: str
+    title: str
+    post: ItemView | None
+    comments: int
+    threads: tuple[ThreadNode, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LinkShare:
+    url: str
+    label: str
+    count: int
+    first_shared_by: str
+    first_shared_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class PersonCount:
+    name: str
+    handle: str
+    url: str | None
+    platform: str
+    items: int
+
+
+@dataclass(frozen=True, slots=True)
+class SourceNote:
+    platform: str
+    target: str
+    last_success_at: datetime | None
+    last_error: str | None
+    error_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    items: int
+    posts: int
+    comments: int
+    articles: int
+    people: int
+    by_platform: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    kind: str
+    """'day' or 'event'."""
+    label: str
+    first_day: date
+    last_day: date
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    slug: str
+    title: str
+    hashtags: tuple[str, ...]
+    timezone: str
+    starts: date
+    ends: date
+
+
+@dataclass(frozen=True, slots=True)
+class DigestContext:
+    event: EventView
+    period: Period
+    generated_at: datetime
+    totals: Totals
+    platforms: tuple[PlatformSection, ...]
+    blogs: tuple[BlogThread, ...]
+    links: tuple[LinkShare, ...]
+    people: tuple[PersonCount, ...]
+    sources: tuple[SourceNote, ...]
+    removed: int = 0
+    schema_version: int = field(default=1)
+
+
+def day_period(event: EventRecord, day: date) -> Period:
+    tz = ZoneInfo(event.timezone)
+    start = datetime.combine(day, time(0), tz).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time(0), tz).astimezone(UTC)
+    return Period("day", f"{day:%A %-d %B %Y}", day, day, start, end)
+
+
+def event_period(event: EventRecord) -> Period:
+    tz = ZoneInfo(event.timezone)
+    first = event.starts - timedelta(days=event.lookback_days)
+    start = datetime.combine(first, time(0), tz).astimezone(UTC)
+    end = datetime.combine(event.ends + timedelta(days=1), time(0), tz).astimezone(UTC)
+    label = f"{event.starts:%-d %B %Y} to {event.ends:%-d %B %Y}"
+    return Period("event", label, first, event.ends, start, end)
+
+
+def build_context(
+    store: Store,
+    event: EventRecord,
+    period: Period,
+    *,
+    now: datetime,
+    health: Sequence[SourceHealth] | None = None,
+) -> DigestContext:
+    stored = store.items(event.slug, since=period.start, until=period.end)
+    removed = sum(
+        1 for v in store.items(event.slug, since=period.start, until=period.end, include_deleted=True)
+        if v.deleted
+    )
+    health = store.health(event.slug) if health is None else health
+    return assemble(event, period, stored, now=now, health=health, removed=removed)
+
+
+def assemble(
+    event: EventRecord,
+    period: Period,
+    stored: Sequence[StoredItemView],
+    *,
+    now: datetime,
+    health: Sequence[SourceHealth],
+    removed: int = 0,
+) -> DigestContext:
+    """Pure: the context for ``stored`` (the period's live items, oldest first)."""
+    tz = ZoneInfo(event.timezone)
+    live = {v.item.key: v.item for v in stored if not v.deleted}
+    views = {key: _view(item, tz) for key, item in live.items()}
+    items = list(views.values())
+    children: dict[str, list[ItemView]] = defaultdict(list)
+    for view in items:
+        parent = live[view.key].in_reply_to
+        if parent and parent in views:
+            children[parent].append(view)
+
+    def tree(view: ItemView) -> ThreadNode:
+        return ThreadNode(view, tuple(tree(c) for c in children.get(view.key, ())))
+
+    roots = [v for v in items if live[v.key].in_reply_to not in views]
+    articles = {v.url: v for v in items if v.kind == "article" and v.url}
+    blog_roots: dict[str, list[ItemView]] = defaultdict(list)
+    social_roots: dict[str, list[ItemView]] = defaultdict(list)
+    for root in roots:
+        ctx = live[root.key].context_url
+        if root.kind == "comment" and ctx:
+            blog_roots[ctx].append(root)
+        elif root.kind == "article" and root.url:
+            blog_roots.setdefault(root.url, [])
+        else:
+            social_roots[root.platform].append(root)
+
+    blogs = []
+    for url, comment_roots in blog_roots.items():
+        threads = tuple(tree(r) for r in comment_roots)
+        post = articles.get(url)
+        blogs.append(
+            BlogThread(
+                url=url,
+                title=(post.title if post and post.title else _title_from_url(url)),
+                post=post,
+                comments=sum(t.size for t in threads),
+                threads=threads,
+            )
+        )
+    blogs.sort(key=lambda b: (-b.comments, b.title))
+
+    platforms = [
+        PlatformSection(
+            platform=p,
+            label=PLATFORM_LABELS.get(p, p.title()),
+            count=sum(t.size for t in threads),
+            threads=threads,
+        )
+        for p, threads in (
+            (p, tuple(tree(r) for r in rs)) for p, rs in sorted(social_roots.items())
+        )
+    ]
+
+    people_counter: Counter[tuple[str, str, str | None, str]] = Counter(
+        (v.author.name, v.author.handle, v.author.url, v.platform) for v in items
+    )
+    people = tuple(
+        PersonCount(name, handle, url, platform, n)
+        for (name, handle, url, platform), n in sorted(
+            people_counter.items(), key=lambda kv: (-kv[1], kv[0][0].casefold())
+        )
+    )
+    return DigestContext(
+        event=EventView(event.slug, event.title, event.hashtags, event.timezone, event.starts, event.ends),
+        period=period,
+        generated_at=now,
+        totals=Totals(
+            items=len(items),
+            posts=sum(1 for v in items if v.kind == "post"),
+            comments=sum(1 for v in items if v.kind == "comment"),
+            articles=sum(1 for v in items if v.kind == "article"),
+            people=len({(v.author.platform, v.author.handle or v.author.name) for v in items}),
+            by_platform=dict(sorted(Counter(v.platform for v in items).items())),
+        ),
+        platforms=tuple(platforms),
+        blogs=tuple(blogs),
+        links=_links(items, exclude=set(blog_roots)),
+        people=people,
+        sources=tuple(
+            SourceNote(h.platform, h.target, h.last_success_at, h.last_error, h.error_count)
+            for h in health
+            if h.enabled
+        ),
+        removed=removed,
+    )
+
+
+def _links(items: Sequence[ItemView], exclude: set[str]) -> tuple[LinkShare, ...]:
+    first: dict[str, ItemView] = {}
+    counts: Counter[str] = Counter()
+    for view in items:  # oldest first, so the first sharer is the first seen
+        for url in view.links:
+            if url in exclude or view.url and url.split("#")[0] == view.url.split("#")[0]:
+                continue
+            counts[url] += 1
+            first.setdefault(url, view)
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return tuple(
+        LinkShare(
+            url=url,
+            label=_link_label(url),
+            count=n,
+            first_shared_by=first[url].author.name,
+            first_shared_at=first[url].created_local,
+        )
+        for url, n in ranked[:25]
+    )
+
+
+def _view(i: ItemData, tz: ZoneInfo) -> ItemView:
+    return ItemView(
+        key=i.key,
+        platform=i.platform,
+        kind=i.kind,
+        url=i.url,
+        author=AuthorView(i.author.name, i.author.handle, i.author.url, i.author.platform),
+        title=i.title,
+        html=i.html,
+        text=i.text,
+        language=i.language,
+        created_at=i.created_at,
+        created_local=i.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+        edited=i.edited_at is not None,
+        replies=i.engagement.replies,
+        reposts=i.engagement.reposts,
+        likes=i.engagement.likes,
+        hashtags=i.hashtags,
+        links=i.links,
+    )
+
+
+def _title_from_url(url: str) -> str:
+    path = [p for p in urlsplit(url).path.split("/") if p]
+    if not path:
+        return urlsplit(url).netloc
+    return unquote(path[-1]).replace("-", " ").strip().capitalize()
+
+
+def _link_label(url: str) -> str:
+    parts = urlsplit(url)
+    label = parts.netloc.removeprefix("www.") + parts.path.rstrip("/")
+    return label if len(label) <= 70 else label[:67] + "…"

@@ -1,0 +1,374 @@
+"""Mastodon API payloads in, domain types out: pure functions, no I/O.
+
+Contract: every public function either returns or raises
+:class:`aggregator.exceptions.ParseError`; malformed input (a timeline that is not a
+list, a status without ``id``/``uri``/``created_at``, a field of the wrong JSON type)
+never escapes as ``KeyError``/``TypeError``/``ValueError``.
+
+Field semantics follow ``mastodon/documentation`` ``content/en/entities/Status.md`` and
+``Account.md`` (see ``shared/docs/source-apis.md`` §1).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from html import escape, unescape
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from aggregator.exceptions import ParseError
+from aggregator.models import AuthorData, Engagement, ItemData, RateLimit
+from aggregator.sanitize import clean
+from aggregator.sources import keys
+
+PLATFORM = "mastodon"
+
+PUBLIC_VISIBILITIES = frozenset({"public", "unlisted"})
+# The community opt-out convention: these tags in a bio mean "do not collect me".
+OPT_OUT_TAGS = ("nobot", "noindex", "nosearch", "noarchive")
+_OPT_OUT = re.compile(r"#(?:" + "|".join(OPT_OUT_TAGS) + r")(?!\w)", re.IGNORECASE)
+_MARKUP = re.compile(r"<[^>]*>")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedPage:
+    """One timeline page, parsed.
+
+    ``max_id``/``min_id`` are the highest/lowest status ids on the page, counting
+    excluded statuses too (the cursor must move past what we chose to leave out).
+    ``oldest_at`` is the earliest ``created_at`` among them, to stop at a horizon.
+    """
+
+    items: tuple[ItemData, ...]
+    excluded: Mapping[str, int]
+    """Statuses left out, counted by reason: ``not_public``, ``noindex``, ``nobot``,
+    ``hidden_account``."""
+    max_id: str | None
+    min_id: str | None
+    oldest_at: datetime | None = None
+    excluded_keys: Mapping[str, str] = field(default_factory=dict)
+    """Key → reason of the excluded statuses, so a fetch that sees one twice counts it
+    once. Transient: never stored (exclusions are counted, never named)."""
+
+
+def id_order(status_id: str) -> tuple[int, str]:
+    """Sort key for status ids.
+
+    Ids are opaque strings (``content/en/api/guidelines.md``), but every server orders
+    them as fixed-alphabet numbers (Mastodon snowflakes, Pleroma flake ids): compare
+    length first, so ``"99" < "100"``.
+    """
+    return (len(status_id), status_id)
+
+
+def parse_timeline(payload: Any, instance: str, *, since: datetime | None = None) -> ParsedPage:
+    """Parse a ``GET /api/v1/timelines/tag/:tag`` body (an array of Status).
+
+    Reblogs collapse to the original status; statuses whose author has not consented
+    to being collected are counted in ``excluded`` and not returned; a status that
+    appears twice on the page is returned once. Statuses created before ``since`` are
+    neither returned nor counted (they still move ``max_id``/``min_id``/``oldest_at``).
+    """
+    if not isinstance(payload, list):
+        raise ParseError(f"expected a list of statuses, got {_type(payload)}")
+    items: dict[str, ItemData] = {}
+    excluded: dict[str, str] = {}
+    ids: list[str] = []
+    oldest: datetime | None = None
+    for obj in payload:
+        if not isinstance(obj, dict):
+            raise ParseError(f"expected a status object, got {_type(obj)}")
+        status_id = _req_str(obj, "id", "status")
+        created_at = _datetime(obj, "created_at", f"status {status_id}")
+        ids.append(status_id)
+        if oldest is None or created_at < oldest:
+            oldest = created_at
+        original = _original(obj)
+        if since is not None and _datetime(original, "created_at", f"status {status_id}") < since:
+            continue
+        reason = exclusion_reason(original)
+        if reason is not None:
+            excluded[keys.mastodon_status(_req_str(original, "uri", "status"))] = reason
+            continue
+        item = parse_status(original, instance)
+        items[item.key] = item
+    ids.sort(key=id_order)
+    return ParsedPage(
+        items=tuple(items.values()),
+        excluded=dict(Counter(excluded.values())),
+        max_id=ids[-1] if ids else None,
+        min_id=ids[0] if ids else None,
+        oldest_at=oldest,
+        excluded_keys=excluded,
+    )
+
+
+def exclusion_reason(obj: Mapping[str, Any]) -> str | None:
+    """Why a status must not be collected, or ``None`` if it may be.
+
+    ``not_public``: visibility other than public/unlisted (a missing one counts as not
+    public). ``hidden_account``: the author is suspended or limited (silenced) by the
+    instance. ``noindex``: the author opted out of search indexing. ``nobot``: the
+    author's bio carries an opt-out hashtag (#nobot, #noindex, #nosearch, #noarchive).
+    """
+    what = f"status {obj.get('id')!r}"
+    visibility = _opt_str(obj, "visibility", what)
+    if visibility not in PUBLIC_VISIBILITIES:
+        return "not_public"
+    account = _req_dict(obj, "account", what)
+    if _opt_bool(account, "suspended", "account") or _opt_bool(account, "limited", "account"):
+        return "hidden_account"
+    if _opt_bool(account, "noindex", "account"):
+        return "noindex"
+    if _opted_out(_opt_str(account, "note", "account") or ""):
+        return "nobot"
+    return None
+
+
+def parse_status(obj: Mapping[str, Any], instance: str) -> ItemData:
+    """One Status (a reblog collapses to its original) as an :class:`ItemData`.
+
+    * ``key`` is the ActivityPub ``uri``: the same on every instance, so several
+      instances' timelines dedupe; ``url`` is the HTML page (falls back to ``uri``).
+    * A content warning (``spoiler_text``) is kept visible: it becomes a first
+      paragraph ``<p><strong>CW: …</strong></p>`` of ``html`` (and ``CW: …`` in
+      ``text``), so a digest never shows the text without its warning, and a changed
+      warning counts as an edit.
+    * ``in_reply_to`` is ``None``: the API names the parent only by its
+      instance-local id, not by its ``uri``; ``raw["in_reply_to_id"]`` keeps it.
+    * Custom emoji stay ``:shortcode:`` text (no hotlinked images).
+    """
+    obj = _original(obj)
+    status_id = _req_str(obj, "id", "status")
+    what = f"status {status_id}"
+    uri = _req_str(obj, "uri", what)
+    created_at = _datetime(obj, "created_at", what)
+    edited_at = _opt_datetime(obj, "edited_at", what)
+    content = _opt_str(obj, "content", what) or ""
+    spoiler = (_opt_str(obj, "spoiler_text", what) or "").strip()
+    if spoiler:
+        content = f"<p><strong>CW: {escape(spoiler)}</strong></p>{content}"
+    # No base URL: Mastodon sends absolute hrefs, and joining a hostile relative one
+    # ("//[x") raises inside the sanitizer's urljoin.
+    cleaned = clean(content)
+    language = (_opt_str(obj, "language", what) or "").strip() or None
+    return ItemData(
+        key=keys.mastodon_status(uri),
+        platform=PLATFORM,
+        kind="post",
+        url=_opt_str(obj, "url", what) or uri,
+        author=parse_account(_req_dict(obj, "account", what), instance),
+        html=cleaned.html,
+        text=cleaned.text,
+        created_at=created_at,
+        language=language,
+        edited_at=edited_at,
+        in_reply_to=None,
+        engagement=Engagement(
+            replies=_opt_int(obj, "replies_count", what),
+            reposts=_opt_int(obj, "reblogs_count", what),
+            likes=_opt_int(obj, "favourites_count", what),
+        ),
+        hashtags=_hashtags(obj, what),
+        links=cleaned.links,
+        raw=obj,
+    )
+
+
+def parse_account(obj: Mapping[str, Any], instance: str) -> AuthorData:
+    """An Account as an :class:`AuthorData`.
+
+    ``handle`` is always ``@user@host``: ``acct`` omits the domain for accounts local
+    to the instance we read from, so the instance's host is appended then.
+    """
+    username = _req_str(obj, "username", "account")
+    what = f"account {username!r}"
+    uri = _opt_str(obj, "uri", what)
+    url = _opt_str(obj, "url", what)
+    # Older servers (and the docs' own streaming example) send no account uri.
+    ident = uri or url
+    if not ident:
+        raise ParseError(f"{what} has neither uri nor url")
+    acct = _opt_str(obj, "acct", what) or username
+    if "@" not in acct:
+        acct = f"{acct}@{_host(instance)}"
+    return AuthorData(
+        key=keys.mastodon_account(ident),
+        platform=PLATFORM,
+        name=(_opt_str(obj, "display_name", what) or "").strip() or username,
+        handle=f"@{acct}",
+        url=url or uri,
+        avatar_url=_opt_str(obj, "avatar_static", what) or _opt_str(obj, "avatar", what),
+    )
+
+
+def parse_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
+    """``X-RateLimit-Limit/-Remaining/-Reset`` (``content/en/api/rate-limits.md``).
+
+    Mastodon sends the reset as an ISO-8601 timestamp; an all-digits value is read
+    as Unix seconds (seen on compatible servers). Headers are advisory: an
+    unreadable one becomes ``None``; no headers at all gives ``None``.
+    """
+    lower = {k.lower(): v for k, v in headers.items()}
+    limit = lower.get("x-ratelimit-limit")
+    remaining = lower.get("x-ratelimit-remaining")
+    reset = lower.get("x-ratelimit-reset")
+    if limit is None and remaining is None and reset is None:
+        return None
+    return RateLimit(
+        limit=_header_int(limit), remaining=_header_int(remaining), reset_at=_header_time(reset)
+    )
+
+
+def link_param(links: Mapping[str | None, Mapping[str, str]], rel: str, param: str) -> str | None:
+    """The ``param`` query value of the ``rel`` link (as ``httpx.Response.links`` gives).
+
+    Mastodon's ``next`` carries ``max_id`` and ``prev`` carries ``min_id``. Only the id
+    is taken, never the URL: the tag controller drops parameters from these links,
+    and a link to another host must not receive our token.
+    """
+    link = links.get(rel)
+    if not link or not link.get("url"):
+        return None
+    values = parse_qs(urlsplit(link["url"]).query).get(param)
+    return values[-1] if values and values[-1] else None
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _original(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    reblog = obj.get("reblog")
+    if reblog is None:
+        return obj
+    if not isinstance(reblog, dict):
+        raise ParseError(f"status {obj.get('id')!r}: reblog is {_type(reblog)}")
+    if reblog.get("reblog") is not None:
+        raise ParseError(f"status {obj.get('id')!r}: a reblog of a reblog")
+    return reblog
+
+
+@lru_cache(maxsize=4096)
+def _opted_out(note_html: str) -> bool:
+    # Tags first, entities second: Mastodon renders "#<span>nobot</span>".
+    return bool(_OPT_OUT.search(unescape(_MARKUP.sub("", note_html))))
+
+
+def _hashtags(obj: Mapping[str, Any], what: str) -> tuple[str, ...]:
+    tags = obj.get("tags")
+    if tags is None:
+        return ()
+    if not isinstance(tags, list):
+        raise ParseError(f"{what}: tags is {_type(tags)}")
+    names: dict[str, None] = {}
+    for tag in tags:
+        if not isinstance(tag, dict):
+            raise ParseError(f"{what}: a tag is {_type(tag)}")
+        name = _req_str(tag, "name", f"{what} tag").lower()
+        names[name] = None
+    return tuple(names)
+
+
+def _host(instance: str) -> str:
+    parts = urlsplit(instance)
+    return (parts.netloc.rsplit("@", 1)[-1] or instance).lower()
+
+
+def _req_dict(obj: Mapping[str, Any], name: str, what: str) -> Mapping[str, Any]:
+    value = obj.get(name)
+    if not isinstance(value, dict):
+        raise ParseError(f"{what}: {name} is {_type(value)}, expected an object")
+    return value
+
+
+def _req_str(obj: Mapping[str, Any], name: str, what: str) -> str:
+    value = _opt_str(obj, name, what)
+    if not value:
+        raise ParseError(f"{what}: {name} is missing")
+    return value
+
+
+def _opt_str(obj: Mapping[str, Any], name: str, what: str) -> str | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ParseError(f"{what}: {name} is {_type(value)}, expected a string")
+    # A lone surrogate (legal in JSON "\ud800") cannot be encoded as UTF-8 later.
+    return _SURROGATE.sub("\ufffd", value)
+
+
+def _opt_int(obj: Mapping[str, Any], name: str, what: str) -> int | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ParseError(f"{what}: {name} is {_type(value)}, expected an integer")
+    return value
+
+
+def _opt_bool(obj: Mapping[str, Any], name: str, what: str) -> bool:
+    value = obj.get(name)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ParseError(f"{what}: {name} is {_type(value)}, expected a boolean")
+    return value
+
+
+def _datetime(obj: Mapping[str, Any], name: str, what: str) -> datetime:
+    value = _opt_datetime(obj, name, what)
+    if value is None:
+        raise ParseError(f"{what}: {name} is missing")
+    return value
+
+
+def _opt_datetime(obj: Mapping[str, Any], name: str, what: str) -> datetime | None:
+    value = _opt_str(obj, name, what)
+    if value is None:
+        return None
+    parsed = _iso(value)
+    if parsed is None:
+        raise ParseError(f"{what}: {name} is not an ISO-8601 time: {value[:40]!r}")
+    return parsed
+
+
+def _iso(value: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _header_int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(float(value))
+    except (ValueError, OverflowError):
+        return None
+
+
+def _header_time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        try:
+            return datetime.fromtimestamp(int(value), UTC)
+        except (ValueError, OverflowError, OSError):
+            return None
+    return _iso(value)
+
+
+def _type(value: object) -> str:
+    return "null" if value is None else type(value).__name__

@@ -1,0 +1,448 @@
+"""Comments on one self-hosted WordPress post, through the REST API.
+
+Fetch strategy
+==============
+
+Discovery (first fetch only; the result is kept in the state)
+    GET the post page and read ``Link: <…/wp-json/wp/v2/posts/1234>; rel="alternate";
+    type="application/json"`` and ``Link: <…/wp-json/>; rel="https://api.w.org/"``
+    (``rest_output_link_header()``, WordPress ≥ 5.5), or their ``<link>`` twins in the
+    page head. ``?p=1234`` URLs name the post themselves. Failing that,
+    ``GET {root}/wp/v2/posts?slug=<last path segment>`` (then ``pages``) and keep the
+    element whose ``link`` is the post. The site the natural keys hang off is the
+    post URL's ``scheme://host`` after redirects, so a comment reached through the
+    post's comment feed gets the same key.
+
+Listing
+    ``GET {root}/wp/v2/comments?post=ID&per_page=100&orderby=id&order=asc&page=N``,
+    paged until ``page >= X-WP-TotalPages`` or an empty array (the comments
+    controller answers ``[]`` past the end instead of an error). Ordering by id
+    keeps pages stable while comments arrive: new ones land on the last page.
+
+Small threads (at most ``full_relist_pages`` pages)
+    are listed whole on every fetch, and the result carries ``listing``: every key
+    the site lists now. The pipeline tombstones what it stored and no longer sees
+    (trashed, spammed, unapproved), picks up late-approved comments whatever their
+    date, and notices edits by content hash. WordPress has no ``modified`` date for
+    comments, so re-listing is the only way to see any of that.
+
+Big threads
+    are polled with ``after=<site-local time of the newest comment seen, minus a day>``
+    and no ``listing``. ``after`` compares with ``comment_date``, the site's wall
+    clock, exclusively, so the offset is derived from ``date`` − ``date_gmt`` of the
+    newest comment (per comment, as DST moves it); the day of overlap covers
+    an offset change and comments that arrive with a slightly older date. Every
+    ``full_relist_every_hours`` (counted on ``ctx.now``) a full relist runs instead,
+    which catches late approvals and deletions on big threads.
+
+Page cap
+    At most ``ctx.max_pages`` comment pages per fetch. A walk the cap cuts short is
+    resumed by the next fetch, one page back (a deletion shifts later comments one
+    place down), and never yields a ``listing``; nor does a full walk during which
+    ``X-WP-Total`` moved or disagreed with the comments seen, since a listing that is
+    not complete would tombstone live comments.
+
+State (JSON)::
+
+    {"v": 1,
+     "configured": "<post URL as configured>", "post_url": "<post URL after redirects>",
+     "site": "https://blog.example", "api_root": "https://blog.example/wp-json/",
+     "post_id": 1234,
+     "offset_minutes": 60 | null,          # site UTC offset at the newest comment
+     "newest_gmt": "<ISO 8601 UTC>" | null, # newest comment seen
+     "total_pages": 3 | null,               # of the last full listing
+     "last_full_at": "<ISO 8601 UTC>" | null,
+     "walk": {"page": 7, "after": "<site-local>" | null} | null}  # a capped walk
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from aggregator import http
+from aggregator.exceptions import PermanentError
+from aggregator.models import FetchResult, ItemData, JSONValue, SourceState
+from aggregator.sources import FetchContext
+from aggregator.sources.wordpress_parse import (
+    discover,
+    html_links,
+    id_from_query,
+    parse_comments,
+    parse_link_header,
+    pick_post,
+    route_url,
+    site_local,
+    site_offset,
+)
+from aggregator.urls import site_of
+
+PER_PAGE = 100
+"""The controller's maximum; more is ``400 rest_invalid_param``."""
+OVERLAP = timedelta(days=1)
+_STATE_VERSION = 1
+_PAGE_BYTES = 512 * 1024
+"""Enough of a post page to hold its ``<head>``."""
+
+
+class WordPressOptions(BaseModel):
+    """The ``wordpress`` keys of an ``[[events.sources]]`` table."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    post: str = Field(
+        description=(
+            "The public URL of the blog post whose comments are followed, as readers open "
+            "it (http or https), e.g. https://blog.example.org/2026/02/our-launch/ or "
+            "https://blog.example.org/?p=1234."
+        )
+    )
+    api_root: str | None = Field(
+        default=None,
+        description=(
+            "The site's REST API root, only needed when the post page does not advertise "
+            'it (no rel="https://api.w.org/" link): https://blog.example.org/wp-json/ '
+            "or, without pretty permalinks, https://blog.example.org/?rest_route=/."
+        ),
+    )
+    full_relist_pages: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description=(
+            "Threads of at most this many pages of 100 comments are listed whole on every "
+            "fetch, so trashed, unapproved, late-approved and edited comments show at once. "
+            "Bigger threads are polled for recent comments only, and listed whole every "
+            "full_relist_every_hours."
+        ),
+    )
+    full_relist_every_hours: float = Field(
+        default=6,
+        gt=0,
+        description=(
+            "How often a thread bigger than full_relist_pages is listed whole, to catch "
+            "deleted, unapproved, late-approved and edited comments."
+        ),
+    )
+
+    @field_validator("post", "api_root")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        try:
+            parts = urlsplit(value)
+        except ValueError as e:
+            raise ValueError(f"not a URL: {e}") from e
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host name")
+        # A pasted "#comments" or "#comment-12" names the same post.
+        return urlunsplit((parts.scheme.lower(), parts.netloc, parts.path or "/", parts.query, ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Walk:
+    """Where a paged walk over the comments starts: a full listing when ``after`` is None."""
+
+    page: int = 1
+    after: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WordPressState:
+    configured: str
+    post_url: str
+    site: str
+    api_root: str
+    post_id: int
+    offset_minutes: int | None = None
+    newest_gmt: datetime | None = None
+    total_pages: int | None = None
+    last_full_at: datetime | None = None
+    walk: Walk | None = None
+
+    def dump(self) -> dict[str, JSONValue]:
+        return {
+            "v": _STATE_VERSION,
+            "configured": self.configured,
+            "post_url": self.post_url,
+            "site": self.site,
+            "api_root": self.api_root,
+            "post_id": self.post_id,
+            "offset_minutes": self.offset_minutes,
+            "newest_gmt": _iso(self.newest_gmt),
+            "total_pages": self.total_pages,
+            "last_full_at": _iso(self.last_full_at),
+            "walk": None if self.walk is None else {"page": self.walk.page, "after": self.walk.after},
+        }
+
+    @classmethod
+    def load(cls, data: Any, options: WordPressOptions) -> WordPressState | None:
+        """The stored state, or ``None`` (discover again) if it is unusable or stale."""
+        try:
+            if data.get("v") != _STATE_VERSION or data["configured"] != options.post:
+                return None
+            if options.api_root is not None and data["api_root"] != options.api_root:
+                return None
+            walk = data.get("walk")
+            state = cls(
+                configured=_typed(data["configured"], str),
+                post_url=_typed(data["post_url"], str),
+                site=_typed(data["site"], str),
+                api_root=_typed(data["api_root"], str),
+                post_id=_typed(data["post_id"], int),
+                offset_minutes=_typed(data.get("offset_minutes"), int, None),
+                newest_gmt=_when(data.get("newest_gmt")),
+                total_pages=_typed(data.get("total_pages"), int, None),
+                last_full_at=_when(data.get("last_full_at")),
+                walk=None
+                if walk is None
+                else Walk(_typed(walk["page"], int), _typed(walk.get("after"), str, None)),
+            )
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return None
+        return state
+
+
+def plan(state: WordPressState, options: WordPressOptions, now: datetime) -> Walk:
+    """Which walk this fetch makes (pure; see the module docstring)."""
+    if state.walk is not None:
+        return state.walk
+    small = state.total_pages is None or state.total_pages <= options.full_relist_pages
+    due = state.last_full_at is None or now - state.last_full_at >= timedelta(
+        hours=options.full_relist_every_hours
+    )
+    if small or due or state.newest_gmt is None or state.offset_minutes is None:
+        return Walk()
+    offset = timedelta(minutes=state.offset_minutes)
+    return Walk(after=site_local(state.newest_gmt - OVERLAP, offset))
+
+
+@dataclass(frozen=True, slots=True)
+class WalkResult:
+    items: dict[str, ItemData]
+    done: bool
+    next_page: int
+    """The first page not fetched (meaningful when not ``done``)."""
+    totals: frozenset[int]
+    """Every ``X-WP-Total`` seen during the walk."""
+    total_pages: int | None
+    pages: int
+
+
+def complete_listing(walk: Walk, result: WalkResult) -> frozenset[str] | None:
+    """The keys, if and only if this walk saw the whole thread in one go."""
+    if walk != Walk() or not result.done or len(result.totals) > 1:
+        return None
+    if result.totals and result.totals != {len(result.items)}:
+        return None
+    return frozenset(result.items)
+
+
+def advance(
+    state: WordPressState, walk: Walk, result: WalkResult, now: datetime, max_pages: int
+) -> WordPressState:
+    """The state after ``result`` (pure)."""
+    newest, offset = state.newest_gmt, state.offset_minutes
+    for item in result.items.values():
+        if newest is None or item.created_at >= newest:
+            newest = item.created_at
+            found = site_offset(item.raw)
+            offset = offset if found is None else int(found.total_seconds() // 60)
+    full = walk.after is None
+    if result.done:
+        following = None
+    else:
+        # Step back one page (a deletion moves a comment onto a page already read),
+        # unless that would make no progress at all.
+        back = 1 if max_pages > 1 else 0
+        following = Walk(page=max(walk.page + 1, result.next_page - back), after=walk.after)
+    return replace(
+        state,
+        newest_gmt=newest,
+        offset_minutes=offset,
+        total_pages=result.total_pages if full and result.total_pages is not None else state.total_pages,
+        last_full_at=now if full and result.done else state.last_full_at,
+        walk=following,
+    )
+
+
+class WordPressSource:
+    platform: ClassVar[str] = "wordpress"
+    Options: ClassVar[type[BaseModel]] = WordPressOptions
+
+    def target(self, options: BaseModel) -> str:
+        if not isinstance(options, WordPressOptions):
+            raise TypeError(f"expected WordPressOptions, got {type(options).__name__}")
+        return options.post
+
+    async def fetch(self, source: SourceState, ctx: FetchContext) -> FetchResult:
+        try:
+            options = WordPressOptions.model_validate(dict(source.spec.options))
+        except ValidationError as e:
+            raise PermanentError(f"invalid wordpress options: {e}") from e
+        now = ctx.now if ctx.now.tzinfo else ctx.now.replace(tzinfo=UTC)
+        session = _Session(ctx.client, now)
+        state = WordPressState.load(source.state, options) or await _discover(session, options)
+        walk = plan(state, options, now)
+        max_pages = max(1, ctx.max_pages)
+        result = await _walk(session, state, walk, max_pages)
+        new_state = advance(state, walk, result, now, max_pages)
+        return FetchResult(
+            items=tuple(result.items.values()),
+            state=new_state.dump(),
+            listing=complete_listing(walk, result),
+            requests=session.requests,
+            cursor_before=_iso(state.newest_gmt),
+            cursor_after=_iso(new_state.newest_gmt),
+        )
+
+
+SOURCE = WordPressSource()
+
+
+class _Session:
+    """GETs with the request count and the REST API's refusals made explicit."""
+
+    def __init__(self, client: httpx.AsyncClient, now: datetime) -> None:
+        self.client = client
+        self.now = now
+        self.requests = 0
+
+    async def page(self, url: str) -> httpx.Response:
+        self.requests += 1
+        try:
+            return await http.get(self.client, url, now=self.now)
+        except PermanentError as e:
+            raise PermanentError(f"cannot open the post page: {e}") from e
+
+    async def api(self, url: str, params: dict[str, str | int]) -> httpx.Response:
+        self.requests += 1
+        refused = frozenset({401, 403, 404})
+        response = await http.get(self.client, url, now=self.now, params=params, allow=refused)
+        if response.status_code in refused:
+            code = _error_code(response)
+            why = (
+                "the site has no REST API route for it"
+                if response.status_code == 404
+                else "the site refuses anonymous REST API access"
+            )
+            raise PermanentError(
+                f"HTTP {response.status_code} {code} from {url.split('?', 1)[0]}: {why}; "
+                "follow the post's comment feed with the feed source instead"
+            )
+        return response
+
+
+async def _discover(session: _Session, options: WordPressOptions) -> WordPressState:
+    post_url = options.post
+    post_id = id_from_query(post_url)
+    root = options.api_root
+    if post_id is None or root is None:
+        response = await session.page(post_url)
+        post_url = str(response.url.copy_with(fragment=None))
+        links = parse_link_header(", ".join(response.headers.get_list("link")))
+        found_id, found_root = discover(links, post_url)
+        if found_id is None and "html" in response.headers.get("content-type", "html"):
+            found_id, head_root = discover(html_links(response.text[:_PAGE_BYTES]), post_url)
+            found_root = found_root or head_root
+        post_id = post_id or found_id
+        root = root or found_root
+    site = site_of(post_url)
+    root = root or f"{site}/wp-json/"
+    if post_id is None:
+        post_id = await _find_by_slug(session, root, (post_url, options.post))
+    return WordPressState(
+        configured=options.post, post_url=post_url, site=site, api_root=root, post_id=post_id
+    )
+
+
+async def _find_by_slug(session: _Session, root: str, urls: tuple[str, ...]) -> int:
+    slug = unquote(urlsplit(urls[0]).path.rstrip("/").rsplit("/", 1)[-1])
+    if not slug:
+        raise PermanentError(f"{urls[0]} names no post: give the post's own URL")
+    for route in ("wp/v2/posts", "wp/v2/pages"):
+        response = await session.api(route_url(root, route), {"slug": slug, "_fields": "id,link"})
+        payload = http.json_body(response)
+        for url in urls:
+            found = pick_post(payload, url)
+            if found is not None:
+                return found
+    raise PermanentError(f"no post or page with slug {slug!r} at {root}: check the post URL")
+
+
+async def _walk(
+    session: _Session, state: WordPressState, walk: Walk, max_pages: int
+) -> WalkResult:
+    url = route_url(state.api_root, "wp/v2/comments")
+    params: dict[str, str | int] = {
+        "post": state.post_id,
+        "per_page": PER_PAGE,
+        "orderby": "id",
+        "order": "asc",
+    }
+    if walk.after is not None:
+        params["after"] = walk.after
+    items: dict[str, ItemData] = {}
+    totals: set[int] = set()
+    total_pages: int | None = None
+    page, pages, done = walk.page, 0, False
+    while pages < max_pages:
+        response = await session.api(url, {**params, "page": page})
+        pages += 1
+        batch = parse_comments(http.json_body(response), site=state.site, post_url=state.post_url)
+        items.update((item.key, item) for item in batch)
+        total = _header_int(response, "x-wp-total")
+        if total is not None:
+            totals.add(total)
+        seen_pages = _header_int(response, "x-wp-totalpages")
+        total_pages = seen_pages if seen_pages is not None else total_pages
+        if (
+            not batch
+            or (seen_pages is not None and page >= seen_pages)
+            or (seen_pages is None and len(batch) < PER_PAGE)
+        ):
+            done = True
+            break
+        page += 1
+    return WalkResult(items, done, page, frozenset(totals), total_pages, pages)
+
+
+def _header_int(response: httpx.Response, name: str) -> int | None:
+    value = response.headers.get(name, "").strip()
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
+def _error_code(response: httpx.Response) -> str:
+    try:
+        body = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        return response.reason_phrase
+    code = body.get("code") if isinstance(body, dict) else None
+    return code[:80] if isinstance(code, str) else response.reason_phrase
+
+
+def _iso(when: datetime | None) -> str | None:
+    return None if when is None else when.astimezone(UTC).isoformat()
+
+
+def _when(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    when = datetime.fromisoformat(_typed(value, str))
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _typed(value: Any, kind: type, *default: None) -> Any:
+    if default and value is None:
+        return None
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise TypeError(f"expected {kind.__name__}")
+    return value

@@ -1,0 +1,323 @@
+"""Pure parsing for the WordPress REST API source: no I/O, no clock.
+
+* :func:`parse_comments` turns a ``GET /wp/v2/comments`` array (``view`` context) into
+  :class:`~aggregator.models.ItemData`;
+* :func:`site_offset` and :func:`site_local` deal with the site-local clock that the
+  ``after`` parameter compares with;
+* the discovery helpers read a post page's ``Link`` headers and ``<link>`` elements
+  (``rest_output_link_header()`` / ``rest_output_link_wp_head()`` in core), and build
+  route URLs for both ``/wp-json/`` and ``?rest_route=`` sites.
+
+Anything malformed raises :class:`~aggregator.exceptions.ParseError`, nothing else.
+Field semantics: ``class-wp-rest-comments-controller.php::prepare_item_for_response``.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+from aggregator.exceptions import ParseError
+from aggregator.models import AuthorData, ItemData
+from aggregator.sanitize import clean
+from aggregator.sources import keys
+from aggregator.urls import canonical_url
+
+PLATFORM = "wordpress"
+API_REL = "https://api.w.org/"
+"""The ``rel`` of the link to the REST API root (WordPress ≥ 4.4)."""
+
+# Real offsets lie within UTC-12..UTC+14; anything else means date/date_gmt disagree
+# for another reason (a plugin rewriting one of them) and must not steer ``after``.
+_MAX_OFFSET = timedelta(hours=14)
+_REST_ITEM = re.compile(r"/wp/v2/([a-z0-9_-]+)/(\d+)/?$")
+
+
+def parse_comments(payload: Any, *, site: str, post_url: str) -> tuple[ItemData, ...]:
+    """Items for one page of ``/wp/v2/comments``; ``site`` scopes the natural keys."""
+    if not isinstance(payload, list):
+        raise ParseError(f"expected a JSON array of comments, got {type(payload).__name__}")
+    return tuple(_comment(c, site=site, post_url=post_url) for c in payload)
+
+
+def _comment(c: Any, *, site: str, post_url: str) -> ItemData:
+    if not isinstance(c, dict):
+        raise ParseError(f"expected a comment object, got {type(c).__name__}")
+    comment_id = _int(c, "id")
+    parent = _int(c, "parent")
+    link = _http_url(_str(c, "link"))
+    content = c.get("content")
+    if not isinstance(content, dict):
+        raise ParseError(f"comment {comment_id}: content is not an object")
+    rendered = _str(content, "rendered")
+    # core stores author_name through _wp_specialchars (pre_comment_author_name), so
+    # "Zoë & Max" arrives as "Zoë &amp; Max"; collapse whitespace as the key does.
+    name = " ".join(html.unescape(_str(c, "author_name")).split())
+    author = AuthorData(
+        key=keys.wordpress_author(site, name),
+        platform=PLATFORM,
+        name=name,
+        url=_http_url(_opt_str(c, "author_url")),
+        avatar_url=_avatar(c.get("author_avatar_urls")),
+    )
+    _check_text(comment_id, rendered, name, link or "", author.url or "", author.avatar_url or "")
+    cleaned = clean(rendered, base_url=link or post_url)
+    return ItemData(
+        key=keys.wordpress_comment(site, comment_id),
+        platform=PLATFORM,
+        kind="comment",
+        url=link,
+        author=author,
+        html=cleaned.html,
+        text=cleaned.text,
+        created_at=parse_gmt(_str(c, "date_gmt")),
+        in_reply_to=keys.wordpress_comment(site, parent) if parent else None,
+        context_url=post_url,
+        links=cleaned.links,
+        raw=c,
+    )
+
+
+def parse_gmt(value: str) -> datetime:
+    """``date_gmt`` carries no suffix (``mysql_to_rfc3339``); it is UTC."""
+    when = _naive(value)
+    if when.tzinfo is not None:
+        return when.astimezone(UTC)
+    return when.replace(tzinfo=UTC)
+
+
+def site_offset(comment: Mapping[str, Any]) -> timedelta | None:
+    """The site's UTC offset when the comment was written: ``date`` minus ``date_gmt``.
+
+    Per comment, because a site on a named time zone moves its offset with DST.
+    ``None`` when the two do not make a plausible offset.
+    """
+    local, gmt = comment.get("date"), comment.get("date_gmt")
+    if not isinstance(local, str) or not isinstance(gmt, str):
+        return None
+    try:
+        a, b = _naive(local), _naive(gmt)
+    except ParseError:
+        return None
+    if a.tzinfo is not None or b.tzinfo is not None:
+        return None
+    offset = a - b
+    if abs(offset) > _MAX_OFFSET or offset.total_seconds() % 60:
+        return None
+    return offset
+
+
+def site_local(when: datetime, offset: timedelta) -> str:
+    """``when`` on the site's wall clock, as the ``after``/``before`` parameters want it.
+
+    ``after`` becomes a ``date_query`` on ``comment_date`` (site-local), not
+    ``comment_date_gmt`` (``class-wp-comment-query.php``); WordPress before 5.3 also
+    ignored any zone suffix, so send none.
+    """
+    local = when.astimezone(UTC).replace(tzinfo=None) + offset
+    return local.isoformat(timespec="seconds")
+
+
+# --- discovery -------------------------------------------------------------------------
+
+
+def parse_link_header(value: str) -> list[tuple[str, dict[str, str]]]:
+    """RFC 8288 ``Link`` values as ``(target, params)``; every ``rel`` is kept.
+
+    ``httpx.Response.links`` keys links by ``rel`` and so keeps one ``alternate`` only.
+    """
+    found: list[tuple[str, dict[str, str]]] = []
+    for m in re.finditer(r"<([^>]*)>((?:\s*;\s*[^;,<]+(?:=\s*(?:\"[^\"]*\"|[^;,]*))?)*)", value):
+        params: dict[str, str] = {}
+        for p in re.finditer(r";\s*([^=;,\s]+)\s*(?:=\s*(\"[^\"]*\"|[^;,]*))?", m.group(2)):
+            params[p.group(1).lower()] = (p.group(2) or "").strip().strip('"')
+        found.append((m.group(1).strip(), params))
+    return found
+
+
+class _LinkTags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[dict[str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "link":
+            self.links.append({k.lower(): v or "" for k, v in attrs})
+
+
+def html_links(document: str) -> list[tuple[str, dict[str, str]]]:
+    """``<link>`` elements of a page, in the same shape as :func:`parse_link_header`."""
+    end = document.lower().find("</head>")
+    parser = _LinkTags()
+    try:
+        parser.feed(document if end < 0 else document[:end])
+        parser.close()
+    except (AssertionError, ValueError):  # old html.parser bugs on broken markup
+        pass
+    return [(a.pop("href", ""), a) for a in parser.links if a.get("href")]
+
+
+def _rels(params: Mapping[str, str]) -> set[str]:
+    return {r.lower() for r in params.get("rel", "").split()}
+
+
+def discover(links: list[tuple[str, dict[str, str]]], base: str) -> tuple[int | None, str | None]:
+    """The post id and API root a page advertises: ``(id, root)``, either may be ``None``."""
+    post_id: int | None = None
+    root: str | None = None
+    for target, params in links:
+        url = urljoin(base, target)
+        rels = _rels(params)
+        if API_REL in rels and root is None:
+            root = url
+        elif (
+            "alternate" in rels
+            and params.get("type", "").lower() == "application/json"
+            and post_id is None
+        ):
+            post_id = rest_item_id(url)
+            if post_id is not None and root is None:
+                root = _root_of(url)
+    return post_id, root
+
+
+def rest_item_id(url: str) -> int | None:
+    """``…/wp-json/wp/v2/posts/1234`` or ``…?rest_route=/wp/v2/pages/7`` → the id."""
+    parts = urlsplit(url)
+    route = dict(parse_qsl(parts.query)).get("rest_route") or parts.path
+    m = _REST_ITEM.search(route)
+    return int(m.group(2)) if m else None
+
+
+def _root_of(url: str) -> str | None:
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    if "rest_route" in query:
+        return urlunsplit((parts.scheme, parts.netloc, parts.path, "rest_route=/", ""))
+    cut = parts.path.find("/wp/v2/")
+    if cut < 0:
+        return None
+    return urlunsplit((parts.scheme, parts.netloc, parts.path[: cut + 1], "", ""))
+
+
+def id_from_query(url: str) -> int | None:
+    """``?p=1234`` (and ``?page_id=``) permalinks name the post directly."""
+    query = dict(parse_qsl(urlsplit(url).query))
+    for name in ("p", "page_id"):
+        value = query.get(name, "")
+        if value.isascii() and value.isdigit() and int(value) > 0:
+            return int(value)
+    return None
+
+
+def route_url(root: str, route: str) -> str:
+    """``route`` (``wp/v2/comments``) under an API root of either style."""
+    parts = urlsplit(root)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(k == "rest_route" for k, _ in query):
+        query = [(k, v) for k, v in query if k != "rest_route"]
+        query.insert(0, ("rest_route", "/" + route.strip("/")))
+        return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+    path = parts.path if parts.path.endswith("/") else parts.path + "/"
+    return urlunsplit((parts.scheme, parts.netloc, path + route.strip("/"), parts.query, ""))
+
+
+def same_page(a: str, b: str) -> bool:
+    """Two URLs of one page, whatever the scheme, trailing slash or fragment."""
+    ca, cb = canonical_url(a), canonical_url(b)
+    if ca is None or cb is None:
+        return False
+    pa, pb = urlsplit(ca), urlsplit(cb)
+    return (pa.netloc, pa.path.rstrip("/"), pa.query) == (pb.netloc, pb.path.rstrip("/"), pb.query)
+
+
+def pick_post(payload: Any, post_url: str) -> int | None:
+    """The id in a ``/wp/v2/posts?slug=`` answer whose ``link`` is ``post_url``."""
+    if not isinstance(payload, list):
+        raise ParseError(f"expected a JSON array of posts, got {type(payload).__name__}")
+    candidates: list[int] = []
+    for post in payload:
+        if not isinstance(post, dict):
+            raise ParseError("expected post objects")
+        post_id = _int(post, "id")
+        link = post.get("link")
+        if isinstance(link, str) and same_page(link, post_url):
+            return post_id
+        candidates.append(post_id)
+    # A slug is unique per post type; a lone answer whose link differs is the same
+    # post behind another host name or a changed permalink structure.
+    return candidates[0] if len(candidates) == 1 else None
+
+
+# --- field helpers ---------------------------------------------------------------------
+
+
+def _naive(value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as e:
+        raise ParseError(f"bad date {value[:40]!r}") from e
+
+
+def _int(obj: Mapping[str, Any], name: str) -> int:
+    value = obj.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ParseError(f"{name} is not a non-negative integer: {value!r:.40}")
+    return value
+
+
+def _str(obj: Mapping[str, Any], name: str) -> str:
+    value = obj.get(name)
+    if not isinstance(value, str):
+        raise ParseError(f"{name} is not a string: {value!r:.40}")
+    return value
+
+
+def _opt_str(obj: Mapping[str, Any], name: str) -> str:
+    value = obj.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ParseError(f"{name} is not a string: {value!r:.40}")
+    return value
+
+
+def _http_url(value: str) -> str | None:
+    """Only http(s) URLs leave the parser: templates put these in ``href``."""
+    value = value.strip()
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return value
+
+
+def _avatar(urls: Any) -> str | None:
+    # author_avatar_urls is absent when the site turned avatars off (show_avatars).
+    if not isinstance(urls, dict):
+        return None
+    sizes = sorted(_sizes(urls), reverse=True)
+    preferred = [u for s, u in sizes if s == 96] + [u for _, u in sizes]
+    return next((u for u in map(_http_url, preferred) if u), None)
+
+
+def _sizes(urls: Mapping[Any, Any]) -> Iterator[tuple[int, str]]:
+    for size, url in urls.items():
+        if isinstance(size, str) and size.isascii() and size.isdigit() and isinstance(url, str):
+            yield int(size), url
+
+
+def _check_text(comment_id: int, *texts: str) -> None:
+    # A lone surrogate (a "\ud83d" escape without its pair) cannot be stored as UTF-8.
+    for text in texts:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise ParseError(f"comment {comment_id}: invalid text: {e.reason}") from e

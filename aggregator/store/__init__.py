@@ -1,0 +1,425 @@
+"""The store facade: domain types in, domain types out; rows stay inside.
+
+Every write that advances a source's incremental state happens in the same
+transaction as the items it describes (:meth:`Store.record_success`), so a crash can
+lose at most a fetch, never the items behind a cursor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from aggregator.exceptions import StoreError
+from aggregator.models import (
+    AuthorData,
+    Engagement,
+    FetchResult,
+    IngestCounts,
+    ItemData,
+    SourceSpec,
+    SourceState,
+)
+from aggregator.store import migrate
+from aggregator.store.engine import make_engine
+from aggregator.store.ingest import dialect_insert, ingest_items
+from aggregator.store.schema import Author, Event, FetchRun, Item, ItemSource, Link, ItemLink, Source
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    slug: str
+    title: str
+    hashtags: tuple[str, ...]
+    timezone: str
+    starts: date
+    ends: date
+    lookback_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    id: str
+    event: str
+    platform: str
+    target: str
+    enabled: bool
+    last_success_at: datetime | None
+    last_attempt_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    error_count: int
+    next_check_at: datetime | None
+    rate_limit: dict[str, Any] | None
+    items: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItemView:
+    """An item as outputs see it, with provenance."""
+
+    id: int
+    item: ItemData
+    fetched_at: datetime
+    deleted: bool
+    source_ids: tuple[str, ...]
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, *, upgrade: bool = True) -> Store:
+        store = cls(make_engine(url))
+        if upgrade:
+            store.upgrade()
+        else:
+            store.check_schema()
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- schema -------------------------------------------------------------------
+
+    def upgrade(self) -> None:
+        try:
+            migrate.upgrade(self.engine)
+        except OperationalError as e:
+            raise StoreError(f"cannot migrate the database: {e.orig}") from e
+
+    def check_schema(self) -> None:
+        current, head = migrate.current_revision(self.engine), migrate.head_revision(self.engine)
+        if current != head:
+            raise StoreError(
+                f"database schema is at {current or 'nothing'}, expected {head}: "
+                "run `aggregator db upgrade`"
+            )
+
+    # -- configuration ------------------------------------------------------------
+
+    def sync_event(self, event: EventRecord, specs: Sequence[SourceSpec], now: datetime) -> None:
+        """Make the stored event and its sources match the configuration.
+
+        Sources keep their state across reloads (same id); sources no longer
+        configured are disabled, not deleted, so their items keep their provenance.
+        """
+        with self.engine.begin() as conn:
+            values = {
+                "title": event.title,
+                "hashtags": list(event.hashtags),
+                "timezone": event.timezone,
+                "starts": event.starts,
+                "ends": event.ends,
+                "lookback_days": event.lookback_days,
+                "updated_at": now,
+            }
+            stmt = dialect_insert(conn, Event.__table__).values(slug=event.slug, **values)
+            conn.execute(stmt.on_conflict_do_update(index_elements=["slug"], set_=values))
+            for spec in specs:
+                values = {
+                    "event_slug": spec.event,
+                    "platform": spec.platform,
+                    "target": spec.target,
+                    "options": dict(spec.options),
+                    "hashtags": list(spec.hashtags),
+                    "enabled": True,
+                }
+                stmt = dialect_insert(conn, Source.__table__).values(
+                    id=spec.id, state={}, error_count=0, created_at=now, next_check_at=now, **values
+                )
+                conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=values))
+            ids = [s.id for s in specs]
+            conn.execute(
+                update(Source)
+                .where(Source.event_slug == event.slug, Source.id.not_in(ids) if ids else True)
+                .values(enabled=False)
+            )
+
+    def events(self) -> list[EventRecord]:
+        with Session(self.engine) as session:
+            rows = session.scalars(select(Event).order_by(Event.starts, Event.slug)).all()
+            return [_event(row) for row in rows]
+
+    def event(self, slug: str) -> EventRecord | None:
+        with Session(self.engine) as session:
+            row = session.scalars(select(Event).where(Event.slug == slug)).first()
+            return _event(row) if row else None
+
+    # -- sources ------------------------------------------------------------------
+
+    def sources(
+        self,
+        *,
+        event: str | None = None,
+        source_id: str | None = None,
+        due_at: datetime | None = None,
+    ) -> list[SourceState]:
+        query = select(Source).where(Source.enabled.is_(True))
+        if event:
+            query = query.where(Source.event_slug == event)
+        if source_id:
+            query = query.where(Source.id == source_id)
+        if due_at is not None:
+            query = query.where(or_(Source.next_check_at.is_(None), Source.next_check_at <= due_at))
+        with Session(self.engine) as session:
+            rows = session.scalars(query.order_by(Source.next_check_at, Source.id)).all()
+            return [_source_state(row) for row in rows]
+
+    def health(self, event: str | None = None) -> list[SourceHealth]:
+        counts = (
+            select(ItemSource.source_id, func.count().label("n"))
+            .group_by(ItemSource.source_id)
+            .subquery()
+        )
+        query = select(Source, func.coalesce(counts.c.n, 0)).outerjoin(
+            counts, counts.c.source_id == Source.id
+        )
+        if event:
+            query = query.where(Source.event_slug == event)
+        with Session(self.engine) as session:
+            rows = session.execute(query.order_by(Source.event_slug, Source.id)).all()
+        return [
+            SourceHealth(
+                id=r.Source.id,
+                event=r.Source.event_slug,
+                platform=r.Source.platform,
+                target=r.Source.target,
+                enabled=r.Source.enabled,
+                last_success_at=r.Source.last_success_at,
+                last_attempt_at=r.Source.last_attempt_at,
+                last_error=r.Source.last_error,
+                last_error_at=r.Source.last_error_at,
+                error_count=r.Source.error_count,
+                next_check_at=r.Source.next_check_at,
+                rate_limit=r.Source.rate_limit,
+                items=r[1],
+            )
+            for r in rows
+        ]
+
+    def record_success(
+        self,
+        source: SourceState,
+        result: FetchResult,
+        *,
+        started_at: datetime,
+        now: datetime,
+        next_check_at: datetime,
+    ) -> IngestCounts:
+        """Store the items, the source's new state and the run, in one transaction."""
+        spec = source.spec
+        with self.engine.begin() as conn:
+            counts = ingest_items(
+                conn, source_id=spec.id, event_slug=spec.event, result=result, now=now
+            )
+            rate = result.rate_limit
+            conn.execute(
+                update(Source)
+                .where(Source.id == spec.id)
+                .values(
+                    state=dict(result.state),
+                    last_attempt_at=started_at,
+                    last_success_at=now,
+                    error_count=0,
+                    next_check_at=next_check_at,
+                    rate_limit=None
+                    if rate is None
+                    else {
+                        "limit": rate.limit,
+                        "remaining": rate.remaining,
+                        "reset_at": rate.reset_at.isoformat() if rate.reset_at else None,
+                    },
+                )
+            )
+            conn.execute(
+                FetchRun.__table__.insert().values(
+                    source_id=spec.id,
+                    started_at=started_at,
+                    finished_at=now,
+                    status="not_modified" if result.not_modified else "ok",
+                    fetched=len(result.items),
+                    new=counts.new,
+                    updated=counts.updated,
+                    unchanged=counts.unchanged,
+                    deleted=counts.deleted,
+                    excluded=dict(result.excluded),
+                    requests=result.requests,
+                    cursor_before=result.cursor_before,
+                    cursor_after=result.cursor_after,
+                )
+            )
+        return counts
+
+    def record_failure(
+        self,
+        source: SourceState,
+        error: str,
+        *,
+        started_at: datetime,
+        now: datetime,
+        next_check_at: datetime,
+    ) -> None:
+        """The error becomes data on the source row; its state and items are untouched."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(Source)
+                .where(Source.id == source.spec.id)
+                .values(
+                    last_attempt_at=started_at,
+                    last_error=error,
+                    last_error_at=now,
+                    error_count=Source.error_count + 1,
+                    next_check_at=next_check_at,
+                )
+            )
+            conn.execute(
+                FetchRun.__table__.insert().values(
+                    source_id=source.spec.id,
+                    started_at=started_at,
+                    finished_at=now,
+                    status="error",
+                    excluded={},
+                    error=error,
+                )
+            )
+
+    def fetch_runs(self, source_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(FetchRun.__table__)
+                .where(FetchRun.source_id == source_id)
+                .order_by(FetchRun.id)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    # -- items --------------------------------------------------------------------
+
+    def items(
+        self,
+        event: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        include_deleted: bool = False,
+    ) -> list[StoredItemView]:
+        """The event's items created in [since, until), oldest first."""
+        return list(self.iter_items(event, since=since, until=until, include_deleted=include_deleted))
+
+    def iter_items(
+        self,
+        event: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        include_deleted: bool = False,
+        batch: int = 1000,
+    ) -> Iterator[StoredItemView]:
+        conds = [ItemSource.event_slug == event]
+        if since is not None:
+            conds.append(ItemSource.item_created_at >= since)
+        if until is not None:
+            conds.append(ItemSource.item_created_at < until)
+        ids_query = (
+            select(ItemSource.item_id, func.min(ItemSource.item_created_at).label("c"))
+            .where(and_(*conds))
+            .group_by(ItemSource.item_id)
+            .order_by("c", ItemSource.item_id)
+        )
+        with Session(self.engine) as session:
+            ids = [row.item_id for row in session.execute(ids_query)]
+            for start in range(0, len(ids), batch):
+                chunk = ids[start : start + batch]
+                yield from _load_items(session, chunk, include_deleted)
+                session.expunge_all()
+
+    def counts(self, event: str) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            live = conn.execute(
+                select(func.count(func.distinct(Item.id)))
+                .join(ItemSource, ItemSource.item_id == Item.id)
+                .where(ItemSource.event_slug == event, Item.deleted_at.is_(None))
+            ).scalar_one()
+            deleted = conn.execute(
+                select(func.count(func.distinct(Item.id)))
+                .join(ItemSource, ItemSource.item_id == Item.id)
+                .where(ItemSource.event_slug == event, Item.deleted_at.is_not(None))
+            ).scalar_one()
+        return {"items": live, "deleted": deleted}
+
+
+def _load_items(
+    session: Session, ids: Sequence[int], include_deleted: bool
+) -> Iterable[StoredItemView]:
+    query = (
+        select(Item, Author)
+        .join(Author, Author.key == Item.author_key)
+        .where(Item.id.in_(ids))
+    )
+    if not include_deleted:
+        query = query.where(Item.deleted_at.is_(None))
+    rows = {r.Item.id: r for r in session.execute(query)}
+    sources: dict[int, list[str]] = {}
+    for item_id, source_id in session.execute(
+        select(ItemSource.item_id, ItemSource.source_id).where(ItemSource.item_id.in_(ids))
+    ):
+        sources.setdefault(item_id, []).append(source_id)
+    for id_ in ids:
+        row = rows.get(id_)
+        if row is None:
+            continue
+        i, a = row.Item, row.Author
+        yield StoredItemView(
+            id=i.id,
+            item=ItemData(
+                key=i.key,
+                platform=i.platform,
+                kind=i.kind,
+                url=i.url,
+                author=AuthorData(a.key, a.platform, a.name, a.handle, a.url, a.avatar_url),
+                html=i.html,
+                text=i.text,
+                created_at=i.created_at,
+                language=i.language,
+                edited_at=i.edited_at,
+                in_reply_to=i.in_reply_to,
+                context_url=i.context_url,
+                title=i.title,
+                engagement=Engagement(i.replies_count, i.reposts_count, i.likes_count),
+                hashtags=tuple(i.hashtags),
+                links=tuple(i.links),
+                raw=i.raw,
+            ),
+            fetched_at=i.fetched_at,
+            deleted=i.deleted_at is not None,
+            source_ids=tuple(sorted(sources.get(id_, []))),
+        )
+
+
+def _event(e: Event) -> EventRecord:
+    return EventRecord(e.slug, e.title, tuple(e.hashtags), e.timezone, e.starts, e.ends, e.lookback_days)
+
+
+def _source_state(s: Source) -> SourceState:
+    return SourceState(
+        spec=SourceSpec(
+            id=s.id,
+            event=s.event_slug,
+            platform=s.platform,
+            target=s.target,
+            hashtags=tuple(s.hashtags),
+            options=s.options,
+        ),
+        state=s.state,
+        next_check_at=s.next_check_at,
+        last_success_at=s.last_success_at,
+        last_error=s.last_error,
+        error_count=s.error_count,
+    )

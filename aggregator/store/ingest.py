@@ -1,0 +1,240 @@
+"""Writing a fetch's items: SQLAlchemy Core upserts in batches, no ORM in this path.
+
+Decisions (what is new, changed, deleted) come from :mod:`aggregator.decisions`;
+this module only reads what they need and carries them out, inside the caller's
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Insert, bindparam, delete, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from aggregator.decisions import IngestPlan, StoredItem, plan_items, tombstones
+from aggregator.models import Engagement, FetchResult, IngestCounts, ItemData
+from aggregator.store.schema import Author, Item, ItemLink, ItemSource, Link
+
+BATCH = 500
+items_t = Item.__table__
+authors_t = Author.__table__
+links_t = Link.__table__
+item_links_t = ItemLink.__table__
+item_sources_t = ItemSource.__table__
+
+
+def dialect_insert(conn: Connection, table: Any) -> Insert:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def ingest_items(
+    conn: Connection,
+    *,
+    source_id: str,
+    event_slug: str,
+    result: FetchResult,
+    now: datetime,
+) -> IngestCounts:
+    counts = IngestCounts()
+    items = list(result.items)
+    for start in range(0, len(items), BATCH):
+        counts += _ingest_batch(conn, items[start : start + BATCH], source_id, event_slug, now)
+    if result.listing is not None:
+        counts += _tombstone(conn, source_id, result.listing, now)
+    return counts
+
+
+def _ingest_batch(
+    conn: Connection, batch: Sequence[ItemData], source_id: str, event_slug: str, now: datetime
+) -> IngestCounts:
+    _upsert_authors(conn, batch)
+    stored = _stored(conn, [item.key for item in batch])
+    plan = plan_items(batch, stored)
+    ids: dict[str, int] = {}
+    if plan.new:
+        rows = [_row(item, now) | {"fetched_at": now} for item in plan.new]
+        for id_, key in conn.execute(
+            items_t.insert().returning(items_t.c.id, items_t.c.key), rows
+        ):
+            ids[key] = id_
+    if plan.changed:
+        conn.execute(
+            update(items_t).where(items_t.c.id == bindparam("_id")),
+            [_row(c.item, now) | {"_id": c.id, "deleted_at": None} for c in plan.changed],
+        )
+    for c in plan.changed:
+        ids[c.item.key] = c.id
+    for key, old in stored.items():
+        ids.setdefault(key, old.id)
+    _link_sources(conn, batch, ids, source_id, event_slug, now)
+    _write_links(conn, plan, ids, now)
+    edited = sum(1 for c in plan.changed if c.edited and not c.restored)
+    restored = sum(1 for c in plan.changed if c.restored)
+    refreshed = len(plan.changed) - edited - restored
+    return IngestCounts(
+        new=len(plan.new),
+        updated=edited,
+        unchanged=len(plan.unchanged) + refreshed,
+        restored=restored,
+    )
+
+
+def _row(item: ItemData, now: datetime) -> dict[str, Any]:
+    return {
+        "key": item.key,
+        "platform": item.platform,
+        "kind": item.kind,
+        "url": item.url,
+        "author_key": item.author.key,
+        "title": item.title,
+        "html": item.html,
+        "text": item.text,
+        "language": item.language,
+        "created_at": item.created_at,
+        "edited_at": item.edited_at,
+        "updated_at": now,
+        "in_reply_to": item.in_reply_to,
+        "context_url": item.context_url,
+        "replies_count": item.engagement.replies,
+        "reposts_count": item.engagement.reposts,
+        "likes_count": item.engagement.likes,
+        "hashtags": list(item.hashtags),
+        "links": list(item.links),
+        "raw": dict(item.raw),
+        "content_hash": item.content_hash,
+    }
+
+
+def _upsert_authors(conn: Connection, batch: Sequence[ItemData]) -> None:
+    authors = {item.author.key: item.author for item in batch}
+    rows = [
+        {
+            "key": a.key,
+            "platform": a.platform,
+            "name": a.name,
+            "handle": a.handle,
+            "url": a.url,
+            "avatar_url": a.avatar_url,
+        }
+        for a in authors.values()
+    ]
+    stmt = dialect_insert(conn, authors_t)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["key"],
+        set_={c: stmt.excluded[c] for c in ("name", "handle", "url", "avatar_url")},
+        # Only touch rows that changed: unchanged upserts are the common case.
+        where=tuple_(authors_t.c.name, authors_t.c.handle).is_distinct_from(
+            tuple_(stmt.excluded.name, stmt.excluded.handle)
+        )
+        | authors_t.c.url.is_distinct_from(stmt.excluded.url)
+        | authors_t.c.avatar_url.is_distinct_from(stmt.excluded.avatar_url),
+    )
+    conn.execute(stmt, rows)
+
+
+def _stored(conn: Connection, keys: Sequence[str]) -> dict[str, StoredItem]:
+    c = items_t.c
+    query = select(
+        c.key,
+        c.id,
+        c.content_hash,
+        c.deleted_at,
+        c.in_reply_to,
+        c.context_url,
+        c.replies_count,
+        c.reposts_count,
+        c.likes_count,
+    ).where(c.key.in_(keys))
+    return {
+        row.key: StoredItem(
+            id=row.id,
+            content_hash=row.content_hash,
+            deleted=row.deleted_at is not None,
+            in_reply_to=row.in_reply_to,
+            context_url=row.context_url,
+            engagement=Engagement(row.replies_count, row.reposts_count, row.likes_count),
+        )
+        for row in conn.execute(query)
+    }
+
+
+def _link_sources(
+    conn: Connection,
+    batch: Sequence[ItemData],
+    ids: dict[str, int],
+    source_id: str,
+    event_slug: str,
+    now: datetime,
+) -> None:
+    rows = {
+        ids[item.key]: {
+            "item_id": ids[item.key],
+            "source_id": source_id,
+            "event_slug": event_slug,
+            "item_created_at": item.created_at,
+            "first_seen_at": now,
+            "last_seen_at": now,
+        }
+        for item in batch
+    }
+    stmt = dialect_insert(conn, item_sources_t)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["item_id", "source_id"],
+        set_={"last_seen_at": stmt.excluded.last_seen_at},
+    )
+    conn.execute(stmt, list(rows.values()))
+
+
+def _write_links(conn: Connection, plan: IngestPlan, ids: dict[str, int], now: datetime) -> None:
+    touched = [(ids[i.key], i.links) for i in plan.new] + [
+        (c.id, c.item.links) for c in plan.changed if c.edited
+    ]
+    if not touched:
+        return
+    changed_ids = [c.id for c in plan.changed if c.edited]
+    if changed_ids:
+        conn.execute(delete(item_links_t).where(item_links_t.c.item_id.in_(changed_ids)))
+    urls = sorted({url for _, links in touched for url in links})
+    if not urls:
+        return
+    stmt = dialect_insert(conn, links_t).on_conflict_do_nothing(index_elements=["url"])
+    conn.execute(stmt, [{"url": u, "first_seen_at": now} for u in urls])
+    link_ids: dict[str, int] = {}
+    for start in range(0, len(urls), BATCH):
+        chunk = urls[start : start + BATCH]
+        for row in conn.execute(select(links_t.c.url, links_t.c.id).where(links_t.c.url.in_(chunk))):
+            link_ids[row.url] = row.id
+    pairs = {(item_id, link_ids[u]) for item_id, links in touched for u in links}
+    stmt = dialect_insert(conn, item_links_t).on_conflict_do_nothing()
+    conn.execute(stmt, [{"item_id": i, "link_id": link} for i, link in pairs])
+
+
+def _tombstone(conn: Connection, source_id: str, listing: frozenset[str], now: datetime) -> IngestCounts:
+    query = (
+        select(items_t.c.key, items_t.c.id, items_t.c.deleted_at)
+        .join(item_sources_t, item_sources_t.c.item_id == items_t.c.id)
+        .where(item_sources_t.c.source_id == source_id)
+    )
+    stored = {row.key: (row.id, row.deleted_at is not None) for row in conn.execute(query)}
+    gone = tombstones(listing, stored)
+    purge_items(conn, gone, now)
+    return IngestCounts(deleted=len(gone))
+
+
+def purge_items(conn: Connection, ids: Iterable[int], now: datetime) -> None:
+    """Tombstone: the row (and its key) stays so a deletion is counted and not
+    re-collected as new; everything the author wrote is removed."""
+    id_list = list(ids)
+    for start in range(0, len(id_list), BATCH):
+        chunk = id_list[start : start + BATCH]
+        conn.execute(
+            update(items_t)
+            .where(items_t.c.id.in_(chunk))
+            .values(deleted_at=now, updated_at=now, html="", text="", title=None, raw={}, links=[])
+        )
+        conn.execute(delete(item_links_t).where(item_links_t.c.item_id.in_(chunk)))

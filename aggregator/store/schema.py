@@ -1,0 +1,196 @@
+"""The database schema (SQLAlchemy 2 typed declarative). Rows never leave the store.
+
+Changes go through an Alembic migration in ``migrations/versions``; a test checks the
+migrations and this module describe the same schema.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import Date
+
+from datetime import UTC
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every backend.
+
+    SQLite has no time zones; storing naive UTC and re-attaching UTC on the way out
+    keeps comparisons and ordering right on both engines.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+Key = String(1024)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: Json, list[Any]: Json}
+
+
+class Event(Base):
+    __tablename__ = "events"
+    slug: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    hashtags: Mapped[list[Any]]
+    timezone: Mapped[str] = mapped_column(String(64))
+    starts: Mapped[date] = mapped_column(Date)
+    ends: Mapped[date] = mapped_column(Date)
+    lookback_days: Mapped[int] = mapped_column(Integer, default=3)
+    updated_at: Mapped[datetime]
+
+
+class Source(Base):
+    __tablename__ = "sources"
+    id: Mapped[str] = mapped_column(String(1200), primary_key=True)
+    event_slug: Mapped[str] = mapped_column(ForeignKey("events.slug", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(Text)
+    options: Mapped[dict[str, Any]]
+    hashtags: Mapped[list[Any]]
+    enabled: Mapped[bool] = mapped_column(default=True)
+    state: Mapped[dict[str, Any]]
+    next_check_at: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
+    error_count: Mapped[int] = mapped_column(Integer, default=0)
+    rate_limit: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime]
+
+
+class Author(Base):
+    __tablename__ = "authors"
+    key: Mapped[str] = mapped_column(Key, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(Text)
+    handle: Mapped[str] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    avatar_url: Mapped[str | None] = mapped_column(Text)
+
+
+class Item(Base):
+    __tablename__ = "items"
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    key: Mapped[str] = mapped_column(Key, unique=True)
+    platform: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    url: Mapped[str | None] = mapped_column(Text)
+    author_key: Mapped[str] = mapped_column(ForeignKey("authors.key"))
+    title: Mapped[str | None] = mapped_column(Text)
+    html: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(35))
+    created_at: Mapped[datetime]
+    edited_at: Mapped[datetime | None]
+    fetched_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    in_reply_to: Mapped[str | None] = mapped_column(Key)
+    context_url: Mapped[str | None] = mapped_column(Text)
+    replies_count: Mapped[int | None]
+    reposts_count: Mapped[int | None]
+    likes_count: Mapped[int | None]
+    hashtags: Mapped[list[Any]]
+    links: Mapped[list[Any]]
+    raw: Mapped[dict[str, Any]]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    deleted_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_items_created_at", "created_at"),)
+
+
+class ItemSource(Base):
+    """Which sources returned an item: provenance, and the scope of deletion checks."""
+
+    __tablename__ = "item_sources"
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    source_id: Mapped[str] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
+    )
+    event_slug: Mapped[str] = mapped_column(String(64))
+    item_created_at: Mapped[datetime]
+    """Copied from the item so a day's items of an event are one index range scan."""
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_item_sources_source", "source_id"),
+        Index("ix_item_sources_event_created", "event_slug", "item_created_at"),
+    )
+
+
+class Link(Base):
+    __tablename__ = "links"
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    url: Mapped[str] = mapped_column(Key, unique=True)
+    first_seen_at: Mapped[datetime]
+
+
+class ItemLink(Base):
+    __tablename__ = "item_links"
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("links.id", ondelete="CASCADE"), primary_key=True)
+
+    __table_args__ = (Index("ix_item_links_link", "link_id"),)
+
+
+class FetchRun(Base):
+    """Provenance: one row per fetch of one source."""
+
+    __tablename__ = "fetch_runs"
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    source_id: Mapped[str] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    """ok | not_modified | error"""
+    fetched: Mapped[int] = mapped_column(Integer, default=0)
+    new: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    deleted: Mapped[int] = mapped_column(Integer, default=0)
+    excluded: Mapped[dict[str, Any]]
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    cursor_before: Mapped[str | None] = mapped_column(Text)
+    cursor_after: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_fetch_runs_source_started", "source_id", "started_at"),)
