@@ -85,9 +85,10 @@ class ItemData:
 
     @property
     def content_hash(self) -> str:
-        """Changes when what a reader sees changes (an edit), not when counts move."""
+        """Changes when what the author wrote changes (an edit), not when counts move,
+        markup is re-rendered or a source without threading reports the item."""
         h = hashlib.blake2b(digest_size=16)
-        for part in (self.html, self.title or "", self.language or "", self.in_reply_to or ""):
+        for part in (" ".join(self.text.split()), self.title or "", *self.links):
             h.update(part.encode("utf-8", "surrogatepass"))
             h.update(b"\x00")
         return h.hexdigest()

@@ -36,9 +36,7 @@ NOW = datetime(2026, 2, 12, 12, 0, tzinfo=UTC)
 
 def parse_fixture(name: str) -> ParsedFeed:
     path = FEEDS / name
-    return parse_feed(
-        path.read_bytes(), feed_url=feed_url(path), content_type=content_type(path)
-    )
+    return parse_feed(path.read_bytes(), feed_url=feed_url(path), content_type=content_type(path))
 
 
 def feed_url(path: Path) -> str:
@@ -147,7 +145,10 @@ def test_blogger_reply_parent_comes_from_the_related_link() -> None:
     assert question.in_reply_to is None
     post = "https://cuisine-de-saison.blogspot.com/2026/01/galette-des-rois.html"
     assert reply.context_url == question.context_url == post
-    assert question.text == "Superbe recette ! Quelle température pour le four ? J'ai suivi cette pâte."
+    assert (
+        question.text
+        == "Superbe recette ! Quelle température pour le four ? J'ai suivi cette pâte."
+    )
     assert question.author.name == "Anonymous"
     assert question.author.avatar_url is None, "Blogger's blank placeholder"
     assert reply.author.key == "blogger:profile:01234567890123456789"
@@ -204,7 +205,7 @@ def test_hostile_entry_html_is_sanitized(body: bytes) -> None:
         assert bad not in item.html
         assert bad not in item.text
     assert item.url is None
-    assert item.text == "hi x"
+    assert item.text == "hix"
 
 
 @pytest.mark.parametrize(
@@ -217,7 +218,8 @@ def test_hostile_entry_html_is_sanitized(body: bytes) -> None:
         b'{"code":"rest_no_route"}',
         b'<?xml version="1.0"?><rss version="2.0"><channel><title>cut',
         b"/etc/passwd",
-        rss("<item><guid>https://ex.example/p#comment-1</guid><description>half a comm")[:-22],
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><item>'
+        b"<guid>https://ex.example/?p=1#comment-1</guid><description>half a comm",
     ],
     ids=["empty", "blank", "html", "json", "truncated-head", "path", "truncated-entry"],
 )
@@ -247,8 +249,8 @@ def test_an_empty_feed_is_not_an_error() -> None:
 def test_dates_fall_back_in_a_documented_order() -> None:
     undated = "<item><guid>urn:x:{n}</guid><title>x</title></item>"
     feed_dated = rss(
-        undated.format(n=1), "<title>T</title><lastBuildDate>Tue, 10 Feb 2026 07:30:00 GMT"
-        "</lastBuildDate>"
+        undated.format(n=1),
+        "<title>T</title><lastBuildDate>Tue, 10 Feb 2026 07:30:00 GMT</lastBuildDate>",
     )
     (item,) = parse_feed(feed_dated, feed_url="https://ex.example/f").items
     assert item.created_at == datetime(2026, 2, 10, 7, 30, tzinfo=UTC)

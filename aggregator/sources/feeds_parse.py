@@ -346,8 +346,9 @@ def _wordpress_post(entry: _Entry, post_id: str) -> ItemData:
 
 def _generic(entry: _Entry, meta: _FeedMeta) -> ItemData:
     entry_id = entry.id or entry.link or _synthetic_id(entry, meta.url)
-    site = _site(meta.link or meta.url)
-    name = entry.author_name or urlsplit(site).hostname or site
+    site_url = _http_url(meta.link) or _http_url(meta.url)
+    site = site_of(site_url) if site_url else meta.url
+    name = entry.author_name or (urlsplit(site_url).hostname if site_url else None) or site
     author_key = (
         f"feed:author:{entry.author_url}"
         if entry.author_url
@@ -482,11 +483,6 @@ def _http_url(value: object, *, base: str | None = None) -> str | None:
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
         return None
     return url
-
-
-def _site(url: str) -> str:
-    checked = _http_url(url)
-    return site_of(checked) if checked else url
 
 
 def _short(url: str) -> str:

@@ -180,7 +180,9 @@ class WordPressState:
             "newest_gmt": _iso(self.newest_gmt),
             "total_pages": self.total_pages,
             "last_full_at": _iso(self.last_full_at),
-            "walk": None if self.walk is None else {"page": self.walk.page, "after": self.walk.after},
+            "walk": None
+            if self.walk is None
+            else {"page": self.walk.page, "after": self.walk.after},
         }
 
     @classmethod
@@ -268,7 +270,9 @@ def advance(
         state,
         newest_gmt=newest,
         offset_minutes=offset,
-        total_pages=result.total_pages if full and result.total_pages is not None else state.total_pages,
+        total_pages=result.total_pages
+        if full and result.total_pages is not None
+        else state.total_pages,
         last_full_at=now if full and result.done else state.last_full_at,
         walk=following,
     )
@@ -378,9 +382,7 @@ async def _find_by_slug(session: _Session, root: str, urls: tuple[str, ...]) -> 
     raise PermanentError(f"no post or page with slug {slug!r} at {root}: check the post URL")
 
 
-async def _walk(
-    session: _Session, state: WordPressState, walk: Walk, max_pages: int
-) -> WalkResult:
+async def _walk(session: _Session, state: WordPressState, walk: Walk, max_pages: int) -> WalkResult:
     url = route_url(state.api_root, "wp/v2/comments")
     params: dict[str, str | int] = {
         "post": state.post_id,

@@ -35,6 +35,7 @@ API_REL = "https://api.w.org/"
 # Real offsets lie within UTC-12..UTC+14; anything else means date/date_gmt disagree
 # for another reason (a plugin rewriting one of them) and must not steer ``after``.
 _MAX_OFFSET = timedelta(hours=14)
+_BR_NEWLINE = re.compile(r"(<br\s*/?>)[ \t]*\r?\n", re.IGNORECASE)
 _REST_ITEM = re.compile(r"/wp/v2/([a-z0-9_-]+)/(\d+)/?$")
 
 
@@ -66,7 +67,8 @@ def _comment(c: Any, *, site: str, post_url: str) -> ItemData:
         avatar_url=_avatar(c.get("author_avatar_urls")),
     )
     _check_text(comment_id, rendered, name, link or "", author.url or "", author.avatar_url or "")
-    cleaned = clean(rendered, base_url=link or post_url)
+    # wpautop writes "<br />\n"; the newline is markup layout, not a second line break.
+    cleaned = clean(_BR_NEWLINE.sub("<br />", rendered), base_url=link or post_url)
     return ItemData(
         key=keys.wordpress_comment(site, comment_id),
         platform=PLATFORM,

@@ -1,0 +1,1036 @@
+"""A self-hosted WordPress site on loopback: posts, threaded comments, the REST API and
+the comment feeds, shaped like core's output so fetchers meet what they meet in the wild.
+
+    site = WordPressSite(utc_offset=timedelta(hours=1))
+    post = site.add_post("velo-cargo-hiver", "Vélo-cargo en hiver", date=...)
+    first = site.add_comment(post.id, "Zoë & Max", "Super article !", date=...)
+    site.add_comment(post.id, "Élodie", "Merci !", date=..., parent=first.id)
+    with LoopbackServer(site) as server:
+        url = server.base_url + site.post_path(post.id)
+
+Served (``base`` is the server's own URL)::
+
+    GET /<yyyy>/<mm>/<dd>/<slug>/          post page; Link: api root, alternate JSON, shortlink
+    GET /?p=ID                              301 to the pretty permalink (the page itself
+                                            when pretty_permalinks=False)
+    GET /<post path>/feed/                  RSS2 comments feed (feed-rss2-comments.php)
+    GET /<post path>/feed/atom/             Atom comments feed with thr:in-reply-to
+    GET /comments/feed/[atom/]              site-wide comment feeds
+    GET /?p=ID&feed=rss2|atom, /?feed=comments-rss2|comments-atom
+    GET /wp-json/ (or /?rest_route=/, /index.php?rest_route=/)   API index
+    GET /wp-json/wp/v2/comments             post, per_page (1..100), page, offset, order,
+                                            orderby (id|date|date_gmt|post|parent),
+                                            after/before (site-local, exclusive), parent,
+                                            _fields; approved comments only
+    GET /wp-json/wp/v2/comments/ID, /wp-json/wp/v2/posts[?slug=], /wp-json/wp/v2/posts/ID
+
+Faithful on purpose, traps included: ``author_name`` is stored HTML-escaped, content is
+rendered through make_clickable / wptexturize / wpautop at read time, ``after`` compares
+with the site-local ``comment_date``, pages past the end are ``[]``, JSON escapes ``/`` and
+non-ASCII like PHP, and the feeds' ETag/Last-Modified are site-global and built from the
+newest post or approved comment *date*, so an edit or a late approval of an old comment
+does not change them. Not simulated: smilies, pingbacks, comment paging, password posts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from email.utils import parsedate_to_datetime
+from html.entities import name2codepoint
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+from aggregator.demo.httpserver import Request, Response
+
+CommentStatus = Literal["approved", "hold", "spam", "trash"]
+MAX_PER_PAGE = 100
+_DATE_TIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}(:?\d{2})?)?$"
+)
+_ORDERBY = {"id": "id", "date": "date", "date_gmt": "date_gmt", "post": "post", "parent": "parent"}
+_EMOJI_CDN = "https://s.w.org/images/core/emoji/16.0.1/72x72/"
+
+
+@dataclass(slots=True)
+class SimPost:
+    id: int
+    slug: str
+    title: str
+    content: str
+    """HTML as the editor saved it."""
+    date_gmt: datetime
+    modified_gmt: datetime
+
+
+@dataclass(slots=True)
+class SimComment:
+    id: int
+    post: int
+    parent: int
+    author_name: str
+    """As stored: HTML-escaped by ``_wp_specialchars`` (``Zoë &amp; Max``)."""
+    author_url: str
+    author_email: str
+    user_id: int
+    content: str
+    """As stored (after kses and ``wp_rel_ugc``), before the display filters."""
+    date_gmt: datetime
+    status: CommentStatus
+
+
+@dataclass(slots=True)
+class _Reply:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class WordPressSite:
+    """A WordPress site to serve with :class:`~aggregator.demo.httpserver.LoopbackServer`.
+
+    ``utc_offset`` is the site's time zone (a fixed offset or a ``ZoneInfo``);
+    ``show_avatars=False`` drops ``author_avatar_urls`` as core does;
+    ``pretty_permalinks=False`` makes ``?p=ID`` the permalink and ``?rest_route=`` the
+    API root; ``link_headers=False`` hides the discovery links (header and ``<head>``);
+    ``rest_api="login_required"`` answers every API request 401 like a locked-down
+    site; ``utf8mb4=False`` stores emoji as numeric entities (``wp_encode_emoji``).
+    Safe to change from a test while a server thread reads it.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str = "Carnet à vélo",
+        description: str = "Carnet de bord d'une famille à vélo",
+        utc_offset: timedelta | tzinfo = timedelta(hours=1),
+        show_avatars: bool = True,
+        pretty_permalinks: bool = True,
+        link_headers: bool = True,
+        rest_api: Literal["open", "login_required"] = "open",
+        posts_per_rss: int = 10,
+        utf8mb4: bool = True,
+    ) -> None:
+        self.name = name
+        self.description = description
+        self.tz = timezone(utc_offset) if isinstance(utc_offset, timedelta) else utc_offset
+        self.show_avatars = show_avatars
+        self.pretty_permalinks = pretty_permalinks
+        self.link_headers = link_headers
+        self.rest_api = rest_api
+        self.posts_per_rss = posts_per_rss
+        self.utf8mb4 = utf8mb4
+        self.posts: dict[int, SimPost] = {}
+        self.comments: dict[int, SimComment] = {}
+        self._lock = threading.RLock()
+        self._next_post = 1
+        self._next_comment = 1
+
+    # --- content ---------------------------------------------------------------------
+
+    def add_post(
+        self,
+        slug: str,
+        title: str,
+        content: str = "",
+        *,
+        date: datetime,
+        post_id: int | None = None,
+    ) -> SimPost:
+        with self._lock:
+            pid = post_id if post_id is not None else self._next_post
+            self._next_post = max(self._next_post, pid + 1)
+            post = SimPost(pid, slug, title, content, _utc(date), _utc(date))
+            self.posts[pid] = post
+            return post
+
+    def add_comment(
+        self,
+        post_id: int,
+        author_name: str,
+        content: str,
+        *,
+        date: datetime,
+        parent: int = 0,
+        author_url: str = "",
+        author_email: str = "",
+        user_id: int = 0,
+        status: CommentStatus = "approved",
+        comment_id: int | None = None,
+    ) -> SimComment:
+        """Store a comment as ``wp_new_comment`` would: name escaped, content filtered."""
+        with self._lock:
+            if post_id not in self.posts:
+                raise KeyError(f"no post {post_id}")
+            if parent and parent not in self.comments:
+                raise KeyError(f"no comment {parent}")
+            cid = comment_id if comment_id is not None else self._next_comment
+            self._next_comment = max(self._next_comment, cid + 1)
+            comment = SimComment(
+                id=cid,
+                post=post_id,
+                parent=parent,
+                author_name=_specialchars(" ".join(author_name.split())),
+                author_url=author_url.strip(),
+                author_email=author_email.strip(),
+                user_id=user_id,
+                content=self._save_content(content),
+                date_gmt=_utc(date),
+                status=status,
+            )
+            self.comments[cid] = comment
+            return comment
+
+    def edit_comment(self, comment_id: int, content: str) -> None:
+        """An edit keeps the comment's date: WordPress records no modification time."""
+        with self._lock:
+            self.comments[comment_id].content = self._save_content(content)
+
+    def set_status(self, comment_id: int, status: CommentStatus) -> None:
+        """Moderation; a comment approved late keeps the date it was written."""
+        with self._lock:
+            self.comments[comment_id].status = status
+
+    def approve(self, comment_id: int) -> None:
+        self.set_status(comment_id, "approved")
+
+    def hold(self, comment_id: int) -> None:
+        self.set_status(comment_id, "hold")
+
+    def trash(self, comment_id: int) -> None:
+        self.set_status(comment_id, "trash")
+
+    def spam(self, comment_id: int) -> None:
+        self.set_status(comment_id, "spam")
+
+    def delete_comment(self, comment_id: int) -> None:
+        with self._lock:
+            del self.comments[comment_id]
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any], **options: Any) -> WordPressSite:
+        """A site from JSON-shaped data (the demo's bundled blog post)::
+
+        {"name": …, "description": …, "utc_offset_minutes": 60,
+         "posts": [{"id", "slug", "title", "content", "date": ISO 8601 with zone}],
+         "comments": [{"id", "post", "parent"?, "author_name" (as typed), "author_url"?,
+                       "content" (as typed), "date", "status"?}]}
+        """
+        site = cls(
+            name=data.get("name", "Carnet à vélo"),
+            description=data.get("description", ""),
+            utc_offset=timedelta(minutes=data.get("utc_offset_minutes", 0)),
+            **options,
+        )
+        for p in data.get("posts", []):
+            site.add_post(
+                p["slug"], p["title"], p.get("content", ""), date=_iso(p["date"]), post_id=p["id"]
+            )
+        for c in sorted(data.get("comments", []), key=lambda c: int(c["id"])):
+            site.add_comment(
+                c["post"],
+                c["author_name"],
+                c["content"],
+                date=_iso(c["date"]),
+                parent=c.get("parent", 0),
+                author_url=c.get("author_url", ""),
+                author_email=c.get("author_email", ""),
+                status=c.get("status", "approved"),
+                comment_id=c["id"],
+            )
+        return site
+
+    def _save_content(self, content: str) -> str:
+        # pre_comment_content: wp_filter_kses, then wp_rel_ugc; wp_encode_emoji on a
+        # database that cannot store 4-byte characters.
+        saved = _kses(content)
+        if not self.utf8mb4:
+            saved = "".join(f"&#x{ord(ch):x};" if ord(ch) > 0xFFFF else ch for ch in saved)
+        return saved
+
+    # --- URLs --------------------------------------------------------------------------
+
+    def post_path(self, post_id: int) -> str:
+        post = self.posts[post_id]
+        if not self.pretty_permalinks:
+            return f"/?p={post.id}"
+        return post.date_gmt.astimezone(self.tz).strftime(f"/%Y/%m/%d/{post.slug}/")
+
+    def post_url(self, base: str, post_id: int) -> str:
+        return base + self.post_path(post_id)
+
+    def api_root(self, base: str) -> str:
+        return f"{base}/wp-json/" if self.pretty_permalinks else f"{base}/index.php?rest_route=/"
+
+    def _route(self, base: str, route: str, query: Mapping[str, Any] | None = None) -> str:
+        if self.pretty_permalinks:
+            url = f"{base}/wp-json/{route.strip('/')}"
+            return url + ("?" + urlencode(query) if query else "")
+        q = {"rest_route": "/" + route.strip("/"), **(query or {})}
+        return f"{base}/index.php?" + urlencode(q)
+
+    def _feed_url(self, base: str, post_id: int | None, kind: str) -> str:
+        if post_id is None:
+            if self.pretty_permalinks:
+                return f"{base}/comments/feed/" + ("atom/" if kind == "atom" else "")
+            return f"{base}/?feed=comments-{'atom' if kind == 'atom' else 'rss2'}"
+        if self.pretty_permalinks:
+            return self.post_url(base, post_id) + "feed/" + ("atom/" if kind == "atom" else "")
+        return f"{base}/?p={post_id}&feed={kind}"
+
+    def comment_link(self, base: str, c: SimComment) -> str:
+        return f"{self.post_url(base, c.post)}#comment-{c.id}"
+
+    # --- HTTP --------------------------------------------------------------------------
+
+    def __call__(self, request: Request) -> Response:
+        with self._lock:
+            return self._dispatch(request)
+
+    def _dispatch(self, r: Request) -> Response:
+        base = r.base_url
+        rest_route = r.arg("rest_route")
+        if r.path.startswith("/wp-json") or (
+            rest_route is not None and r.path in ("/", "/index.php")
+        ):
+            route = rest_route if rest_route is not None else r.path[len("/wp-json") :]
+            return self._rest(r, "/" + route.strip("/"))
+        feed = r.arg("feed")
+        if r.path == "/" and feed:
+            pid = _int_or_none(r.arg("p"))
+            if feed in ("comments-rss2", "comments-atom"):
+                return self._feed(r, None, "atom" if feed == "comments-atom" else "rss2")
+            if pid in self.posts and feed in ("rss2", "atom"):
+                return self._feed(r, pid, feed)
+            return _html_page(404, "Not found")
+        if r.path == "/" and r.arg("p"):
+            pid = _int_or_none(r.arg("p"))
+            if pid not in self.posts:
+                return _html_page(404, "Not found")
+            if self.pretty_permalinks:
+                return Response(301, {"Location": self.post_url(base, pid)})
+            return self._post_page(base, pid)
+        if r.path in ("/comments/feed/", "/comments/feed/atom/"):
+            return self._feed(r, None, "atom" if r.path.endswith("atom/") else "rss2")
+        if r.path == "/":
+            return self._home(base)
+        for post in self.posts.values():
+            path = self.post_path(post.id)
+            if r.path == path:
+                return self._post_page(base, post.id)
+            if r.path in (path + "feed/", path + "feed/rss2/"):
+                return self._feed(r, post.id, "rss2")
+            if r.path == path + "feed/atom/":
+                return self._feed(r, post.id, "atom")
+        return _html_page(404, "Not found")
+
+    # --- REST API ----------------------------------------------------------------------
+
+    def _rest(self, r: Request, route: str) -> Response:
+        base = r.base_url
+        if self.rest_api == "login_required":
+            reply = _error(401, "rest_not_logged_in", "You are not currently logged in.")
+        elif route == "/":
+            reply = _Reply(body=self._index(base))
+        elif route == "/wp/v2/comments":
+            reply = self._comment_list(r)
+        elif m := re.fullmatch(r"/wp/v2/comments/(\d+)", route):
+            c = self.comments.get(int(m.group(1)))
+            if c is None or c.status != "approved":
+                reply = _error(404, "rest_comment_invalid_id", "Invalid comment ID.")
+            else:
+                reply = _Reply(body=self._comment_json(base, c))
+        elif route == "/wp/v2/posts":
+            reply = self._post_list(r)
+        elif route == "/wp/v2/pages":
+            reply = _Reply(body=[], headers={"X-WP-Total": "0", "X-WP-TotalPages": "0"})
+        elif m := re.fullmatch(r"/wp/v2/posts/(\d+)", route):
+            post = self.posts.get(int(m.group(1)))
+            if post is None:
+                reply = _error(404, "rest_post_invalid_id", "Invalid post ID.")
+            else:
+                reply = _Reply(body=self._post_json(base, post))
+        else:
+            reply = _error(
+                404, "rest_no_route", "No route was found matching the URL and request method."
+            )
+        fields = r.arg("_fields")
+        body = _only_fields(reply.body, fields.split(",")) if fields else reply.body
+        headers = {
+            "Content-Type": "application/json; charset=UTF-8",
+            "X-Robots-Tag": "noindex",
+            "X-Content-Type-Options": "nosniff",
+            "Access-Control-Expose-Headers": "X-WP-Total, X-WP-TotalPages, Link",
+            "Allow": "GET",
+        }
+        links = [f'<{self.api_root(base)}>; rel="https://api.w.org/"']
+        links += [reply.headers.pop("Link")] if "Link" in reply.headers else []
+        headers["Link"] = ", ".join(links)
+        headers.update(reply.headers)
+        return Response(reply.status, headers, _php_json(body))
+
+    def _index(self, base: str) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "url": base,
+            "home": base,
+            "gmt_offset": _offset_hours(self.tz),
+            "namespaces": ["oembed/1.0", "wp/v2", "wp-site-health/v1"],
+            "authentication": [],
+            "routes": {},
+        }
+
+    def _comment_list(self, r: Request) -> _Reply:
+        bad: dict[str, str] = {}
+        per_page = _int_or_none(r.arg("per_page", "10"))
+        if per_page is None or not 1 <= per_page <= MAX_PER_PAGE:
+            bad["per_page"] = (
+                f"per_page must be between 1 (inclusive) and {MAX_PER_PAGE} (inclusive)"
+            )
+        page = _int_or_none(r.arg("page", "1"))
+        if page is None or page < 1:
+            bad["page"] = "page must be greater than or equal to 1"
+        offset = _int_or_none(r.arg("offset", "0"))
+        if offset is None or offset < 0:
+            bad["offset"] = "offset is not of type integer."
+        order = r.arg("order", "desc")
+        if order not in ("asc", "desc"):
+            bad["order"] = "order is not one of asc and desc."
+        orderby = r.arg("orderby", "date_gmt") or "date_gmt"
+        if orderby not in _ORDERBY:
+            bad["orderby"] = "orderby is not one of " + ", ".join(_ORDERBY) + "."
+        bounds: dict[str, datetime] = {}
+        for name in ("after", "before"):
+            value = r.arg(name)
+            if value is not None:
+                if not _DATE_TIME.match(value):
+                    bad[name] = "Invalid date."
+                else:
+                    bounds[name] = self._local_bound(value)
+        posts, parents = _id_list(r, "post"), _id_list(r, "parent")
+        if posts is None:
+            bad["post"] = "post[0] is not of type integer."
+        if parents is None:
+            bad["parent"] = "parent[0] is not of type integer."
+        if bad:
+            return _error(
+                400, "rest_invalid_param", "Invalid parameter(s): " + ", ".join(bad), params=bad
+            )
+        for name, allowed in (("status", "approve"), ("type", "comment")):
+            if r.arg(name, allowed) != allowed:
+                return _error(401, "rest_forbidden_param", f"Query parameter not permitted: {name}")
+        assert per_page is not None and page is not None and offset is not None
+        found = [
+            c
+            for c in self.comments.values()
+            if c.status == "approved"
+            and (not posts or c.post in posts)
+            and (not parents or c.parent in parents)
+            and ("after" not in bounds or self._local(c.date_gmt) > bounds["after"])
+            and ("before" not in bounds or self._local(c.date_gmt) < bounds["before"])
+        ]
+        found.sort(key=self._sort_key(orderby), reverse=order == "desc")
+        total = len(found)
+        pages = -(-total // per_page)
+        start = offset if r.arg("offset") else per_page * (page - 1)
+        body = [self._comment_json(r.base_url, c) for c in found[start : start + per_page]]
+        headers = {"X-WP-Total": str(total), "X-WP-TotalPages": str(pages)}
+        query = {k: v[-1] for k, v in r.query.items() if k != "rest_route"}
+        links = []
+        if page > 1:
+            query["page"] = str(min(page - 1, max(pages, 1)))
+            links.append(f'<{self._route(r.base_url, "wp/v2/comments", query)}>; rel="prev"')
+        if pages > page:
+            query["page"] = str(page + 1)
+            links.append(f'<{self._route(r.base_url, "wp/v2/comments", query)}>; rel="next"')
+        if links:
+            headers["Link"] = ", ".join(links)
+        return _Reply(body=body, headers=headers)
+
+    def _sort_key(self, orderby: str) -> Callable[[SimComment], tuple[Any, ...]]:
+        # WP_Comment_Query breaks ties on comment_ID in the same direction.
+        by: dict[str, Callable[[SimComment], Any]] = {
+            "id": lambda c: 0,
+            "date": lambda c: self._local(c.date_gmt),
+            "date_gmt": lambda c: c.date_gmt,
+            "post": lambda c: c.post,
+            "parent": lambda c: c.parent,
+        }
+        key = by[_ORDERBY[orderby]]
+        return lambda c: (key(c), c.id)
+
+    def _local(self, when: datetime) -> datetime:
+        return when.astimezone(self.tz).replace(tzinfo=None, microsecond=0)
+
+    def _local_bound(self, value: str) -> datetime:
+        # WordPress ≥ 5.3 converts a value with a zone to the site's clock; one without
+        # is taken as site-local already (WP_Date_Query::build_mysql_datetime).
+        when = datetime.fromisoformat(value.replace("z", "Z").replace(" ", "T"))
+        return self._local(when) if when.tzinfo else when.replace(microsecond=0)
+
+    def _comment_json(self, base: str, c: SimComment) -> dict[str, Any]:
+        """Core's ``view`` context, field for field (``prepare_item_for_response``)."""
+        data: dict[str, Any] = {
+            "id": c.id,
+            "post": c.post,
+            "parent": c.parent,
+            "author": c.user_id,
+            "author_name": c.author_name,
+            "author_url": c.author_url,
+            "date": _wp_date(self._local(c.date_gmt)),
+            "date_gmt": _wp_date(c.date_gmt.replace(tzinfo=None)),
+            "content": {"rendered": comment_text(c.content)},
+            "link": self.comment_link(base, c),
+            "status": "approved",
+            "type": "comment",
+        }
+        if self.show_avatars:
+            digest = hashlib.sha256((c.author_email or c.author_name).lower().encode()).hexdigest()
+            data["author_avatar_urls"] = {
+                str(s): f"https://secure.gravatar.com/avatar/{digest}?s={s}&d=mm&r=g"
+                for s in (24, 48, 96)
+            }
+        data["meta"] = []
+        links: dict[str, list[dict[str, Any]]] = {
+            "self": [{"href": self._route(base, f"wp/v2/comments/{c.id}")}],
+            "collection": [{"href": self._route(base, "wp/v2/comments")}],
+        }
+        if c.user_id:
+            links["author"] = [
+                {"embeddable": True, "href": self._route(base, f"wp/v2/users/{c.user_id}")}
+            ]
+        links["up"] = [
+            {
+                "embeddable": True,
+                "post_type": "post",
+                "href": self._route(base, f"wp/v2/posts/{c.post}"),
+            }
+        ]
+        if c.parent:
+            links["in-reply-to"] = [
+                {"embeddable": True, "href": self._route(base, f"wp/v2/comments/{c.parent}")}
+            ]
+        # WP_Comment::get_children() counts approved and held replies alike.
+        if any(
+            x.parent == c.id and x.status in ("approved", "hold") for x in self.comments.values()
+        ):
+            links["children"] = [
+                {"embeddable": True, "href": self._route(base, "wp/v2/comments", {"parent": c.id})}
+            ]
+        data["_links"] = links
+        return data
+
+    def _post_list(self, r: Request) -> _Reply:
+        slug = r.arg("slug")
+        found = [p for p in self.posts.values() if slug is None or p.slug in slug.split(",")]
+        found.sort(key=lambda p: (p.date_gmt, p.id), reverse=True)
+        headers = {"X-WP-Total": str(len(found)), "X-WP-TotalPages": str(min(1, len(found)))}
+        return _Reply(body=[self._post_json(r.base_url, p) for p in found], headers=headers)
+
+    def _post_json(self, base: str, p: SimPost) -> dict[str, Any]:
+        return {
+            "id": p.id,
+            "date": _wp_date(self._local(p.date_gmt)),
+            "date_gmt": _wp_date(p.date_gmt.replace(tzinfo=None)),
+            "guid": {"rendered": f"{base}/?p={p.id}"},
+            "modified": _wp_date(self._local(p.modified_gmt)),
+            "modified_gmt": _wp_date(p.modified_gmt.replace(tzinfo=None)),
+            "slug": p.slug,
+            "status": "publish",
+            "type": "post",
+            "link": self.post_url(base, p.id),
+            "title": {"rendered": wptexturize(html.escape(p.title, quote=False))},
+            "content": {"rendered": p.content, "protected": False},
+            "author": 1,
+            "comment_status": "open",
+            "ping_status": "open",
+            "format": "standard",
+            "meta": [],
+            "_links": {
+                "self": [{"href": self._route(base, f"wp/v2/posts/{p.id}")}],
+                "collection": [{"href": self._route(base, "wp/v2/posts")}],
+                "replies": [
+                    {
+                        "embeddable": True,
+                        "href": self._route(base, "wp/v2/comments", {"post": p.id}),
+                    }
+                ],
+            },
+        }
+
+    # --- pages -------------------------------------------------------------------------
+
+    def _discovery_links(self, base: str, post_id: int) -> list[tuple[str, dict[str, str]]]:
+        return [
+            (self.api_root(base), {"rel": "https://api.w.org/"}),
+            (
+                self._route(base, f"wp/v2/posts/{post_id}"),
+                {"rel": "alternate", "title": "JSON", "type": "application/json"},
+            ),
+            (f"{base}/?p={post_id}", {"rel": "shortlink"}),
+        ]
+
+    def _post_page(self, base: str, post_id: int) -> Response:
+        post = self.posts[post_id]
+        e = html.escape
+        head = [
+            f'<link rel="alternate" type="application/rss+xml" title="{e(self.name)} &raquo; '
+            f'{e(post.title)} Comments Feed" href="{e(self._feed_url(base, post_id, "rss2"))}" />'
+        ]
+        headers = {"Content-Type": "text/html; charset=UTF-8"}
+        if self.link_headers:
+            links = self._discovery_links(base, post_id)
+            headers["Link"] = ", ".join(
+                f"<{url}>; " + "; ".join(f'{k}="{v}"' for k, v in params.items())
+                for url, params in links
+            )
+            head += [
+                f"<link {' '.join(f'{k}={chr(34)}{e(v)}{chr(34)}' for k, v in params.items())}"
+                f' href="{e(url)}" />'
+                for url, params in links
+            ]
+        approved = [
+            c for c in self.comments.values() if c.post == post_id and c.status == "approved"
+        ]
+        body = (
+            f"<article><h1>{wptexturize(e(post.title, quote=False))}</h1>\n{post.content}\n</article>\n"
+            f'<section id="comments"><h2>{len(approved)} comments</h2>\n'
+            f"{self._thread(base, approved, 0)}</section>"
+        )
+        return _html_page(200, f"{post.title} – {self.name}", body, "\n".join(head), headers)
+
+    def _thread(self, base: str, comments: list[SimComment], parent: int) -> str:
+        children = sorted((c for c in comments if c.parent == parent), key=lambda c: c.date_gmt)
+        if not children:
+            return ""
+        items = "".join(
+            f'<li id="comment-{c.id}" class="comment"><article><footer><b class="fn">'
+            f'{c.author_name}</b> <time datetime="{c.date_gmt.isoformat()}">'
+            f"{_wp_date(self._local(c.date_gmt))}</time></footer>"
+            f'<div class="comment-content">{comment_text(c.content)}</div></article>'
+            f"{self._thread(base, comments, c.id)}</li>\n"
+            for c in children
+        )
+        cls = "comment-list" if parent == 0 else "children"
+        return f'<ol class="{cls}">\n{items}</ol>\n'
+
+    def _home(self, base: str) -> Response:
+        items = "".join(
+            f'<li><a href="{html.escape(self.post_url(base, p.id))}">{html.escape(p.title)}</a></li>'
+            for p in sorted(self.posts.values(), key=lambda p: p.date_gmt, reverse=True)
+        )
+        head = f'<link rel="https://api.w.org/" href="{html.escape(self.api_root(base))}" />'
+        return _html_page(
+            200, self.name, f"<h1>{html.escape(self.name)}</h1><ul>{items}</ul>", head
+        )
+
+    # --- feeds -------------------------------------------------------------------------
+
+    def _feed(self, r: Request, post_id: int | None, kind: str) -> Response:
+        last_modified = self._feed_last_modified()
+        etag = '"' + hashlib.md5(last_modified.encode()).hexdigest() + '"'
+        content_type = "application/atom+xml" if kind == "atom" else "application/rss+xml"
+        headers = {
+            "Content-Type": f"{content_type}; charset=UTF-8",
+            "Last-Modified": last_modified,
+            "ETag": etag,
+        }
+        if _not_modified(r, etag, last_modified):
+            return Response(304, headers)
+        comments = sorted(
+            (
+                c
+                for c in self.comments.values()
+                if c.status == "approved" and (post_id is None or c.post == post_id)
+            ),
+            key=lambda c: (c.date_gmt, c.id),
+            reverse=True,
+        )[: self.posts_per_rss]
+        render = self._atom if kind == "atom" else self._rss
+        return Response(200, headers, render(r.base_url, post_id, comments).encode())
+
+    def _feed_last_modified(self) -> str:
+        # WP::send_headers(): the newer of get_lastpostmodified and get_lastcommentmodified
+        # (the newest approved comment_date_gmt), site-wide.
+        dates = [p.modified_gmt for p in self.posts.values()]
+        dates += [c.date_gmt for c in self.comments.values() if c.status == "approved"]
+        newest = max(dates, default=datetime(2000, 1, 1, tzinfo=UTC))
+        return newest.strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+    def _build_date(self, post_id: int | None, comments: list[SimComment]) -> datetime:
+        dates = [c.date_gmt for c in comments]
+        dates += [p.modified_gmt for p in self.posts.values() if post_id in (None, p.id)]
+        return max(dates, default=datetime(2000, 1, 1, tzinfo=UTC))
+
+    def _feed_title(self, post_id: int | None, atom: bool) -> str:
+        if post_id is None:
+            return f"Comments for {_rss_text(self.name)}"
+        sep = "" if atom else ":"
+        return f"Comments on{sep} {_rss_text(self.posts[post_id].title)}"
+
+    def _entry_title(self, post_id: int | None, c: SimComment) -> str:
+        if post_id is None:
+            title = _rss_text(self.posts[c.post].title)
+            return f"Comment on {title} by {_author_rss(c)}"
+        return f"By: {_author_rss(c)}"
+
+    def _rss(self, base: str, post_id: int | None, comments: list[SimComment]) -> str:
+        link = self.post_url(base, post_id) if post_id is not None else base
+        out = [
+            '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"\n'
+            '\txmlns:content="http://purl.org/rss/1.0/modules/content/"\n'
+            '\txmlns:dc="http://purl.org/dc/elements/1.1/"\n'
+            '\txmlns:atom="http://www.w3.org/2005/Atom"\n'
+            '\txmlns:sy="http://purl.org/rss/1.0/modules/syndication/"\n\t\n\t>\n<channel>\n'
+            f"\t<title>\n\t{self._feed_title(post_id, atom=False)}\t</title>\n"
+            f'\t<atom:link href="{_attr(self._feed_url(base, post_id, "rss2"))}" rel="self" '
+            'type="application/rss+xml" />\n'
+            f"\t<link>{_attr(link)}</link>\n"
+            f"\t<description>{_rss_text(self.description)}</description>\n"
+            f"\t<lastBuildDate>{_rfc822(self._build_date(post_id, comments))}</lastBuildDate>\n"
+            "\t<sy:updatePeriod>\n\thourly\t</sy:updatePeriod>\n"
+            "\t<sy:updateFrequency>\n\t1\t</sy:updateFrequency>\n"
+            "\t<generator>https://wordpress.org/?v=6.9</generator>\n"
+        ]
+        for c in comments:
+            out.append(
+                f"\t\t\t<item>\n\t\t\t\t<title>\n\t\t\t\t{self._entry_title(post_id, c)}"
+                f"\t\t\t\t</title>\n\t\t\t\t<link>{_attr(self.comment_link(base, c))}</link>\n\n"
+                f"\t\t<dc:creator>{_cdata(_author_rss(c))}</dc:creator>\n"
+                f"\t\t<pubDate>{_rfc822(c.date_gmt)}</pubDate>\n"
+                f'\t\t<guid isPermaLink="false">{_attr(_comment_guid(base, c))}</guid>\n\n'
+                f"\t\t\t\t\t<description>{_cdata(comment_text_rss(c.content))}</description>\n"
+                f"\t\t<content:encoded>{_cdata(comment_text(c.content))}</content:encoded>\n\n"
+                "\t\t\t\t\t</item>\n"
+            )
+        out.append("\t</channel>\n</rss>\n")
+        return "".join(out)
+
+    def _atom(self, base: str, post_id: int | None, comments: list[SimComment]) -> str:
+        self_url = self._feed_url(base, post_id, "atom")
+        alternate = self.post_url(base, post_id) + "#comments" if post_id is not None else base
+        out = [
+            '<?xml version="1.0" encoding="UTF-8" ?><feed\n'
+            '\txmlns="http://www.w3.org/2005/Atom"\n\txml:lang="fr-FR"\n'
+            '\txmlns:thr="http://purl.org/syndication/thread/1.0"\n\t>\n'
+            f'\t<title type="text">\n\t{self._feed_title(post_id, atom=True)}\t</title>\n'
+            f'\t<subtitle type="text">{_rss_text(self.description)}</subtitle>\n\n'
+            f"\t<updated>{_atom_date(self._build_date(post_id, comments))}</updated>\n\n"
+            f'\t<link rel="alternate" type="text/html" href="{_attr(alternate)}" />\n'
+            f'\t<link rel="self" type="application/atom+xml" href="{_attr(self_url)}" />\n'
+            f"\t<id>{_attr(self_url)}</id>\n"
+        ]
+        for c in comments:
+            link = self.comment_link(base, c)
+            uri = f"\t\t\t<uri>{_attr(c.author_url)}</uri>\n" if c.author_url else ""
+            if c.parent and c.parent in self.comments:
+                parent = self.comments[c.parent]
+                ref, href = _comment_guid(base, parent), self.comment_link(base, parent)
+            else:
+                ref, href = f"{base}/?p={c.post}", self.post_url(base, c.post)
+            out.append(
+                f"\t<entry>\n\t\t<title>\n\t\t{self._entry_title(post_id, c)}\t\t\t</title>\n"
+                f'\t\t\t<link rel="alternate" href="{_attr(link)}" type="text/html" />\n\n'
+                f"\t\t<author>\n\t\t\t<name>{_author_rss(c)}</name>\n{uri}\n\t\t</author>\n\n"
+                f"\t\t<id>{_attr(_comment_guid(base, c))}</id>\n"
+                f"\t\t<updated>{_atom_date(c.date_gmt)}</updated>\n"
+                f"\t\t<published>{_atom_date(c.date_gmt)}</published>\n"
+                f'\t\t<content type="html" xml:base="{_attr(link)}">'
+                f"{_cdata(comment_text(c.content))}</content>\n"
+                f'\t\t<thr:in-reply-to ref="{_attr(ref)}" href="{_attr(href)}" '
+                'type="text/html" />\n\t</entry>\n'
+            )
+        out.append("</feed>\n")
+        return "".join(out)
+
+
+# --- WordPress's text filters, reduced to what shapes the payloads ---------------------
+
+_KSES_TAGS = {
+    "a": {"href", "title", "rel"},
+    "abbr": {"title"},
+    "acronym": {"title"},
+    "b": set(),
+    "blockquote": {"cite"},
+    "cite": set(),
+    "code": set(),
+    "del": {"datetime"},
+    "em": set(),
+    "i": set(),
+    "q": {"cite"},
+    "s": set(),
+    "strike": set(),
+    "strong": set(),
+}
+_TAG = re.compile(
+    r"<(/?)([a-zA-Z][a-zA-Z0-9]*)((?:\s+[^\s=>]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s>]*))?)*)\s*/?>"
+)
+_ATTR = re.compile(r"([^\s=>]+)(?:\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s>]*))?")
+_URL = re.compile(r"(?<![\w/=\"'])(https?://[^\s<>\"']+)")
+
+
+def _kses(content: str) -> str:
+    """``wp_filter_kses`` for commenters plus ``wp_rel_ugc``: allowed tags, nothing else."""
+    content = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>", "", content)
+    out: list[str] = []
+    pos = 0
+    for m in _TAG.finditer(content):
+        out.append(_escape_text(content[pos : m.start()]))
+        pos = m.end()
+        closing, name, attrs = m.group(1), m.group(2).lower(), m.group(3)
+        if name not in _KSES_TAGS:
+            continue
+        if closing:
+            out.append(f"</{name}>")
+            continue
+        kept = []
+        for a in _ATTR.finditer(attrs):
+            key, value = a.group(1).lower(), html.unescape((a.group(2) or "").strip("\"'"))
+            if key in _KSES_TAGS[name] and key != "rel":
+                if key in ("href", "cite") and not re.match(r"(?i)https?:|mailto:|/|#", value):
+                    continue
+                kept.append(f'{key}="{html.escape(value)}"')
+        if name == "a":
+            kept.append('rel="nofollow ugc"')
+        out.append(f"<{name}{''.join(' ' + k for k in kept)}>")
+    out.append(_escape_text(content[pos:]))
+    return "".join(out)
+
+
+def _escape_text(text: str) -> str:
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def comment_text(stored: str) -> str:
+    """``comment_text`` filters: make_clickable, wptexturize, wpautop."""
+    return wpautop(wptexturize(make_clickable(stored)))
+
+
+def make_clickable(text: str) -> str:
+    out: list[str] = []
+    in_link = False
+    for part in re.split(r"(<[^>]*>)", text):
+        if part.startswith("<"):
+            in_link = part.lower().startswith("<a ") or (in_link and part.lower() != "</a>")
+            out.append(part)
+        elif in_link:
+            out.append(part)
+        else:
+            out.append(_URL.sub(_link, part))
+    return "".join(out)
+
+
+def _link(m: re.Match[str]) -> str:
+    url = m.group(1)
+    tail = ""
+    while url and url[-1] in ".,;:!?)":
+        url, tail = url[:-1], url[-1] + tail
+    return f'<a href="{url}" rel="nofollow ugc">{url}</a>{tail}'
+
+
+def wptexturize(text: str) -> str:
+    """Curly quotes, primes, dashes and ellipses outside tags and ``<code>``."""
+    out: list[str] = []
+    in_code = False
+    for part in re.split(r"(<[^>]*>)", text):
+        if part.startswith("<"):
+            low = part.lower()
+            in_code = low.startswith(("<code", "<pre")) or (
+                in_code and low not in ("</code>", "</pre>")
+            )
+            out.append(part)
+            continue
+        if in_code:
+            out.append(part)
+            continue
+        s = part.replace("...", "&#8230;").replace("---", "&#8212;").replace(" -- ", " &#8212; ")
+        s = s.replace("--", "&#8211;").replace(" - ", " &#8211; ")
+        s = re.sub(r"(?<=\d)\"", "&#8243;", s)
+        s = re.sub(r"(?<=\d)'", "&#8242;", s)
+        s = re.sub(r"(^|(?<=[\s(\[{]))\"", "&#8220;", s)
+        s = s.replace('"', "&#8221;")
+        s = re.sub(r"(^|(?<=[\s(\[{]))'", "&#8216;", s)
+        s = s.replace("'", "&#8217;")
+        s = re.sub(r"&(?!#(?:\d+|x[a-fA-F0-9]+);|[a-zA-Z1-4]{1,8};)", "&#038;", s)
+        out.append(s)
+    return "".join(out)
+
+
+def wpautop(text: str) -> str:
+    """Paragraphs on blank lines, ``<br />`` on single newlines; blockquotes get inner ``<p>``."""
+    blocks = [b.strip() for b in re.split(r"\n\s*\n", text.replace("\r\n", "\n")) if b.strip()]
+    out = []
+    for block in blocks:
+        m = re.fullmatch(r"(?s)<blockquote([^>]*)>(.*)</blockquote>", block)
+        if m:
+            out.append(f"<blockquote{m.group(1)}>{wpautop(m.group(2)).strip()}</blockquote>\n")
+        else:
+            out.append("<p>" + block.replace("\n", "<br />\n") + "</p>\n")
+    return "".join(out)
+
+
+def comment_text_rss(stored: str) -> str:
+    """``comment_text_rss``: ent2ncr, esc_html, wp_staticize_emoji (no autop, no links)."""
+    escaped = _esc_html(_ent2ncr(stored))
+    escaped = re.sub(r"&#x([0-9a-fA-F]{5});", lambda m: chr(int(m.group(1), 16)), escaped)
+    return re.sub(r"([\U0001F000-\U0001FAFF\u2600-\u27BF]\ufe0f?)", _emoji_img, escaped)
+
+
+def _emoji_img(m: re.Match[str]) -> str:
+    code = f"{ord(m.group(1)[0]):x}"
+    return (
+        f'<img src="{_EMOJI_CDN}{code}.png" alt="{m.group(1)}" class="wp-smiley" '
+        'style="height: 1em; max-height: 1em;" />'
+    )
+
+
+def _esc_html(text: str) -> str:
+    # esc_html does not double-encode entities.
+    text = re.sub(r"&(?!#\d+;|#x[0-9a-fA-F]+;|[a-zA-Z][a-zA-Z0-9]*;)", "&amp;", text)
+    return (
+        text.replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;").replace("'", "&#039;")
+    )
+
+
+def _ent2ncr(text: str) -> str:
+    def ncr(m: re.Match[str]) -> str:
+        cp = name2codepoint.get(m.group(1))
+        return f"&#{cp};" if cp is not None else m.group(0)
+
+    return re.sub(r"&([a-zA-Z][a-zA-Z0-9]*);", ncr, text)
+
+
+def _specialchars(text: str) -> str:
+    """``_wp_specialchars`` (ENT_NOQUOTES, no double encoding)."""
+    text = re.sub(r"&(?!#\d+;|#x[0-9a-fA-F]+;|[a-zA-Z][a-zA-Z0-9]*;)", "&amp;", text)
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _rss_text(text: str) -> str:
+    return _ent2ncr(_esc_html(text))
+
+
+def _author_rss(c: SimComment) -> str:
+    return _ent2ncr(c.author_name)
+
+
+def _comment_guid(base: str, c: SimComment) -> str:
+    return f"{base}/?p={c.post}#comment-{c.id}"
+
+
+def _cdata(text: str) -> str:
+    return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def _attr(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _rfc822(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
+
+
+def _atom_date(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _wp_date(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _not_modified(r: Request, etag: str, last_modified: str) -> bool:
+    """WP::send_headers(): both validators must match when both are sent, else either."""
+    client_etag = r.headers.get("if-none-match", "")
+    client_since = r.headers.get("if-modified-since", "").strip()
+    try:
+        since_ok = bool(client_since) and parsedate_to_datetime(
+            client_since
+        ) >= parsedate_to_datetime(last_modified)
+    except (TypeError, ValueError):
+        since_ok = False
+    etag_ok = bool(client_etag) and client_etag == etag
+    if client_etag and client_since:
+        return since_ok and etag_ok
+    return since_ok or etag_ok
+
+
+def _php_json(body: Any) -> bytes:
+    # PHP's json_encode defaults: \uXXXX for non-ASCII (surrogate pairs for emoji), "\/".
+    return json.dumps(body, ensure_ascii=True, separators=(",", ":")).replace("/", "\\/").encode()
+
+
+def _only_fields(body: Any, fields: Iterable[str]) -> Any:
+    wanted = {f.strip() for f in fields}
+    if isinstance(body, list):
+        return [_only_fields(b, wanted) for b in body]
+    if isinstance(body, dict) and "code" not in body:
+        return {k: v for k, v in body.items() if k in wanted}
+    return body
+
+
+def _error(status: int, code: str, message: str, **data: Any) -> _Reply:
+    return _Reply(status, {"code": code, "message": message, "data": {"status": status, **data}})
+
+
+def _html_page(
+    status: int,
+    title: str,
+    body: str = "",
+    head: str = "",
+    headers: dict[str, str] | None = None,
+) -> Response:
+    page = (
+        f'<!DOCTYPE html>\n<html lang="fr-FR">\n<head>\n<meta charset="UTF-8" />\n'
+        f"<title>{html.escape(title)}</title>\n{head}\n</head>\n<body>\n{body or html.escape(title)}\n"
+        "</body>\n</html>\n"
+    )
+    return Response(status, headers or {"Content-Type": "text/html; charset=UTF-8"}, page.encode())
+
+
+def _id_list(r: Request, name: str) -> set[int] | None:
+    values = [
+        v for raw in r.query.get(name, []) + r.query.get(f"{name}[]", []) for v in raw.split(",")
+    ]
+    ids = [_int_or_none(v.strip()) for v in values if v.strip()]
+    return None if any(i is None for i in ids) else {i for i in ids if i is not None}
+
+
+def _int_or_none(value: str | None) -> int | None:
+    if value is None or not value.strip().lstrip("-").isdigit() or not value.isascii():
+        return None
+    return int(value)
+
+
+def _utc(when: datetime) -> datetime:
+    if when.tzinfo is None:
+        raise ValueError("give an aware datetime: a comment's moment is not site-local")
+    return when.astimezone(UTC).replace(microsecond=0)
+
+
+def _iso(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _offset_hours(tz: tzinfo) -> float:
+    offset = datetime.now(UTC).astimezone(tz).utcoffset() or timedelta(0)
+    return offset.total_seconds() / 3600
+
+
+__all__ = [
+    "CommentStatus",
+    "SimComment",
+    "SimPost",
+    "WordPressSite",
+    "comment_text",
+    "comment_text_rss",
+    "make_clickable",
+    "wpautop",
+    "wptexturize",
+]

@@ -1,0 +1,134 @@
+"""The first digest: counts, threads, blog comment threads and links, for a day in
+the event's time zone or the whole event; rendered safely; overridable templates."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from aggregator.digest.context import build_context, day_period, event_period
+from aggregator.digest.render import make_environment, render
+from aggregator.models import FetchResult
+from aggregator.store import EventRecord, Store
+from tests.fakes import item, spec
+
+DATA = Path(__file__).parent / "data" / "digest"
+# New York: a day there runs 05:00 to 05:00 UTC in November, which tests the boundaries.
+EVENT = EventRecord("ev", "Coproduction launch", ("coproduction",), "America/New_York",
+                    date(2026, 11, 20), date(2026, 11, 21), 1)
+DAY_START = datetime(2026, 11, 20, 5, 0, tzinfo=UTC)
+BLOG = "https://blog.example/2026/11/20/coproduction-win/"
+NOW = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
+
+
+def at(minutes: int) -> datetime:
+    return DAY_START + timedelta(minutes=minutes)
+
+
+def conversation():
+    return [
+        item(1, text="We launch our coproduction resources today", author="carehub",
+             links=("https://care.example.org/coproduction",), likes=20, created=at(60)),
+        item(2, text="Congratulations!", author="ngozi", reply_to=1, created=at(75)),
+        item(3, text="Thank you", author="carehub", reply_to=2, created=at(80)),
+        item(4, text="Wrote it up", author="dan", links=(BLOG, "https://care.example.org/coproduction"),
+             created=at(200)),
+        item(5, text="the night before", author="priya", created=DAY_START - timedelta(minutes=1)),
+        item(6, text="the next day", author="priya", created=DAY_START + timedelta(days=1)),
+        item(41, platform="wordpress", kind="comment", author="zoë & max", context_url=BLOG,
+             text="Great write-up", created=at(300)),
+        item(42, platform="wordpress", kind="comment", author="dan", context_url=BLOG, reply_to=41,
+             text="Thanks!", created=at(320)),
+    ]
+
+
+@pytest.fixture
+def filled(store: Store) -> Store:
+    store.sync_event(EVENT, [spec("ev/fake:one")], NOW)
+    (source,) = store.sources()
+    store.record_success(source, FetchResult(items=tuple(conversation()), state={}),
+                         started_at=NOW, now=NOW, next_check_at=NOW)
+    return store
+
+
+def test_a_day_is_the_events_local_day(filled: Store) -> None:
+    ctx = build_context(filled, EVENT, day_period(EVENT, date(2026, 11, 20)), now=NOW)
+    assert ctx.totals.items == 6
+    assert (ctx.totals.posts, ctx.totals.comments, ctx.totals.people) == (4, 2, 5)
+    assert ctx.period.label == "Friday 20 November 2026"
+
+
+def test_replies_are_threaded_under_their_parents(filled: Store) -> None:
+    ctx = build_context(filled, EVENT, day_period(EVENT, date(2026, 11, 20)), now=NOW)
+    (section,) = ctx.platforms
+    first = section.threads[0]
+    assert first.item.text.startswith("We launch")
+    assert [r.item.text for r in first.replies] == ["Congratulations!"]
+    assert [r.item.text for r in first.replies[0].replies] == ["Thank you"]
+    assert section.count == 4
+
+
+def test_blog_comments_hang_off_their_post(filled: Store) -> None:
+    ctx = build_context(filled, EVENT, day_period(EVENT, date(2026, 11, 20)), now=NOW)
+    (blog,) = ctx.blogs
+    assert (blog.url, blog.comments, blog.title) == (BLOG, 2, "Coproduction win")
+    assert blog.threads[0].replies[0].item.author.name == "Dan"
+
+
+def test_links_shared_are_counted_with_their_first_sharer(filled: Store) -> None:
+    ctx = build_context(filled, EVENT, day_period(EVENT, date(2026, 11, 20)), now=NOW)
+    assert [(link.url, link.count, link.first_shared_by) for link in ctx.links] == [
+        ("https://care.example.org/coproduction", 2, "Carehub"),
+    ]
+
+
+def test_the_whole_event_includes_the_lookback_and_every_day(filled: Store) -> None:
+    ctx = build_context(filled, EVENT, event_period(EVENT), now=NOW)
+    assert ctx.totals.items == 8
+
+
+def test_the_digest_renders_the_same_as_its_golden_file(filled: Store) -> None:
+    ctx = build_context(filled, EVENT, day_period(EVENT, date(2026, 11, 20)), now=NOW)
+    for fmt, ext in (("html", "html"), ("json", "json")):
+        got = render(ctx, fmt)
+        path = DATA / f"day.expected.{ext}"
+        if os.environ.get("AGGREGATOR_UPDATE_GOLDEN"):
+            path.write_text(got, "utf-8")
+        assert got == path.read_text("utf-8"), f"{fmt} differs from {path.name}"
+    data = json.loads(render(ctx, "json"))
+    assert data["totals"]["items"] == 6
+    assert data["blogs"][0]["threads"][0]["size"] == 2
+
+
+def test_hostile_html_never_reaches_the_page_even_if_stored(filled: Store) -> None:
+    from dataclasses import replace
+
+    ctx = build_context(filled, EVENT, day_period(EVENT, date(2026, 11, 20)), now=NOW)
+    section = ctx.platforms[0]
+    evil = replace(
+        section.threads[0].item,
+        html='<p onclick="x()">hi<script>alert(1)</script><img src=x onerror=alert(2)>'
+        '<a href="javascript:alert(3)">j</a></p>',
+        author=replace(section.threads[0].item.author, name="<script>alert(4)</script>"),
+    )
+    ctx = replace(ctx, platforms=(replace(section, threads=(replace(section.threads[0], item=evil),)),))
+    page = render(ctx, "html")
+    for bad in ("<script", "onerror", "onclick", "javascript:"):
+        assert bad not in page
+    assert "&lt;script&gt;alert(4)" in page
+
+
+def test_a_template_in_the_users_folder_overrides_the_packaged_one(filled: Store, tmp_path: Path) -> None:
+    (tmp_path / "digest.html").write_text("{{ d.event.title }}: {{ d.totals.items }} items")
+    ctx = build_context(filled, EVENT, day_period(EVENT, date(2026, 11, 20)), now=NOW)
+    assert render(ctx, "html", make_environment(tmp_path)) == "Coproduction launch: 6 items"
+
+
+def test_an_empty_day_says_so(filled: Store) -> None:
+    ctx = build_context(filled, EVENT, day_period(EVENT, date(2026, 11, 25)), now=NOW)
+    assert ctx.totals.items == 0
+    assert "Nothing was said with" in render(ctx, "html")

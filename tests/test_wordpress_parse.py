@@ -1,0 +1,327 @@
+"""The WordPress REST parser: golden files, hostile input, and the discovery helpers."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aggregator.exceptions import ParseError
+from aggregator.http import json_body
+from aggregator.sources import keys
+from aggregator.sources.wordpress_parse import (
+    discover,
+    html_links,
+    id_from_query,
+    parse_comments,
+    parse_link_header,
+    pick_post,
+    rest_item_id,
+    route_url,
+    site_local,
+    site_offset,
+)
+from tests.golden import DATA, assert_golden
+
+WP = DATA / "wordpress"
+TRICKY_SITE = "https://blog.example.fr"
+TRICKY_POST = "https://blog.example.fr/2026/02/velo-cargo-hiver/"
+CASES = {
+    # case: (site, post URL)
+    "wp_v2_comments_core_fixture": ("http://example.org", "http://example.org/?p=4"),
+    "wp_v2_comments_post_tricky": (TRICKY_SITE, TRICKY_POST),
+}
+
+
+def load(case: str) -> Any:
+    return json.loads((WP / f"{case}.json").read_text("utf-8"))
+
+
+def tricky() -> dict[str, Any]:
+    """The tricky page's comments by id."""
+    items = parse_comments(load("wp_v2_comments_post_tricky"), site=TRICKY_SITE, post_url=TRICKY_POST)
+    return {item.raw["id"]: item for item in items}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_golden(case: str) -> None:
+    site, post_url = CASES[case]
+    payload = load(case)
+    items = parse_comments(payload, site=site, post_url=post_url)
+    assert [item.raw for item in items] == payload  # raw is the comment, untouched
+    expected = [{k: v for k, v in _fields(item).items() if k != "raw"} for item in items]
+    assert_golden(expected, WP / f"{case}.expected.json")
+
+
+def _fields(item: Any) -> dict[str, Any]:
+    return {name: getattr(item, name) for name in item.__dataclass_fields__}
+
+
+def test_author_name_is_unescaped_once() -> None:
+    zoe = tricky()[5807].author
+    assert zoe.name == "Zoë & Max"
+    assert zoe.key == keys.wordpress_author(TRICKY_SITE, "Zoë & Max")
+
+
+def test_texturized_entities_become_characters() -> None:
+    text = tricky()[5812].text
+    assert "c’est" in text
+    assert "20″" in text
+    assert text.endswith("👍")  # stored as &#x1f44d; by a utf8 (not utf8mb4) database
+    assert "&#" not in text
+
+
+def test_replies_point_at_their_parent_comment() -> None:
+    comments = tricky()
+    assert comments[5812].in_reply_to == keys.wordpress_comment(TRICKY_SITE, 5807)
+    assert comments[5807].in_reply_to is None
+    assert comments[5812].key == keys.wordpress_comment(TRICKY_SITE, 5812)
+    assert comments[5812].context_url == TRICKY_POST
+
+
+def test_created_at_is_date_gmt_as_utc() -> None:
+    # date is 09:03:51 site-local (UTC+1); date_gmt 08:03:51 is the moment.
+    assert tricky()[5812].created_at == datetime(2026, 2, 11, 8, 3, 51, tzinfo=UTC)
+
+
+def test_ugc_links_are_shared_links() -> None:
+    comments = tricky()
+    assert comments[5807].links == ("https://velotaf.example.org/hiver",)
+    assert comments[5812].links == ("https://www.example-shop.fr/pneus-clous",)
+
+
+def test_missing_avatars_and_blank_author_url() -> None:
+    comment = load("wp_v2_comments_post_tricky")[1]
+    del comment["author_avatar_urls"]  # the site turned avatars off
+    (item,) = parse_comments([comment], site=TRICKY_SITE, post_url=TRICKY_POST)
+    assert item.author.avatar_url is None
+    assert item.author.url is None  # author_url was ""
+    assert item.text.startswith("とても参考になりました")
+
+
+def test_hostile_html_is_sanitized() -> None:
+    comment = load("wp_v2_comments_core_fixture")[0]
+    comment["content"]["rendered"] = (
+        '<p onclick="steal()">Hi<script>alert(1)</script>'
+        '<img src=x onerror="alert(2)"><a href="javascript:alert(3)">x</a>'
+        '<iframe src="https://evil.example/"></iframe><style>p{}</style>'
+        '<a href="https://ok.example/" style="color:red">ok</a></p>'
+    )
+    comment["author_url"] = "javascript:alert(4)"
+    comment["link"] = "javascript:alert(5)"
+    (item,) = parse_comments([comment], site="http://example.org", post_url="http://example.org/")
+    for bad in ("script", "alert", "onclick", "onerror", "iframe", "style", "javascript"):
+        assert bad not in item.html
+    assert item.links == ("https://ok.example/",)
+    assert item.author.url is None
+    assert item.url is None
+
+
+def test_lone_surrogate_is_a_parse_error() -> None:
+    payload = json.loads(
+        (WP / "wp_v2_comments_core_fixture.json").read_text("utf-8").replace("a comment", "\\ud83d")
+    )
+    with pytest.raises(ParseError):
+        parse_comments(payload, site="http://example.org", post_url="http://example.org/")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"code": "rest_no_route"},
+        [None],
+        [{"id": "2"}],
+        [{**load("wp_v2_comments_core_fixture")[0], "date_gmt": "yesterday"}],
+        [{**load("wp_v2_comments_core_fixture")[0], "content": "<p>x</p>"}],
+        [{**load("wp_v2_comments_core_fixture")[0], "parent": True}],
+        [{**load("wp_v2_comments_core_fixture")[0], "id": -1}],
+    ],
+    ids=["error-object", "null", "string-id", "bad-date", "flat-content", "bool-parent", "neg-id"],
+)
+def test_malformed_payloads_raise_parse_error(payload: Any) -> None:
+    with pytest.raises(ParseError):
+        parse_comments(payload, site="http://example.org", post_url="http://example.org/")
+
+
+# --- Hypothesis: any mutation of a real payload parses or raises ParseError -----------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found += _paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found += _paths(v, (*prefix, i))
+    return found
+
+
+@st.composite
+def mutated_payloads(draw: st.DrawFn) -> Any:
+    case = draw(st.sampled_from(sorted(CASES)))
+    payload = copy.deepcopy(load(case))
+    for _ in range(draw(st.integers(1, 4))):
+        paths = _paths(payload)
+        path = draw(st.sampled_from(paths))
+        if not path:
+            return draw(json_values)
+        parent = payload
+        for step in path[:-1]:
+            parent = parent[step]
+        action = draw(st.sampled_from(["replace", "delete", "truncate"]))
+        if action == "replace":
+            parent[path[-1]] = draw(json_values)
+        elif isinstance(parent, dict):
+            del parent[path[-1]]
+        elif action == "truncate":
+            del parent[path[-1] :]
+        else:
+            del parent[path[-1]]
+    return payload
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_payloads())
+def test_mutated_payloads_raise_only_parse_error(payload: Any) -> None:
+    try:
+        items = parse_comments(payload, site=TRICKY_SITE, post_url=TRICKY_POST)
+    except ParseError:
+        return
+    for item in items:
+        assert item.created_at.tzinfo is UTC
+        assert item.key.startswith("wordpress:")
+
+
+@settings(max_examples=200, deadline=None)
+@given(json_values)
+def test_any_json_value_parses_or_raises_parse_error(payload: Any) -> None:
+    try:
+        parse_comments(payload, site=TRICKY_SITE, post_url=TRICKY_POST)
+    except ParseError:
+        pass
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 2000))
+def test_truncated_bodies_raise_parse_error(cut: int) -> None:
+    body = (WP / "wp_v2_comments_post_tricky.json").read_bytes()
+    cut = cut % len(body)
+    response = httpx.Response(200, content=body[:cut], request=httpx.Request("GET", TRICKY_SITE))
+    with pytest.raises(ParseError):
+        parse_comments(json_body(response), site=TRICKY_SITE, post_url=TRICKY_POST)
+
+
+# --- the site's clock ------------------------------------------------------------------
+
+
+def test_site_offset_is_date_minus_date_gmt() -> None:
+    assert site_offset(load("wp_v2_comments_post_tricky")[0]) == timedelta(hours=1)
+    assert site_offset(load("wp_v2_comments_core_fixture")[0]) == timedelta(0)
+    assert site_offset({"date": "2026-07-01T02:00:00", "date_gmt": "2026-06-30T21:30:00"}) == (
+        timedelta(hours=4, minutes=30)
+    )
+
+
+@pytest.mark.parametrize(
+    "comment",
+    [
+        {},
+        {"date": "2026-07-01T02:00:00"},
+        {"date": "2026-07-01T02:00:00", "date_gmt": "2026-06-29T02:00:00"},  # 48 h apart
+        {"date": "2026-07-01T02:00:00", "date_gmt": "nonsense"},
+        {"date": 5, "date_gmt": 6},
+    ],
+)
+def test_site_offset_is_none_when_implausible(comment: dict[str, Any]) -> None:
+    assert site_offset(comment) is None
+
+
+def test_site_local_has_no_zone_suffix() -> None:
+    when = datetime(2026, 2, 11, 8, 3, 51, tzinfo=UTC)
+    assert site_local(when, timedelta(hours=1)) == "2026-02-11T09:03:51"
+    assert site_local(when, timedelta(hours=-5)) == "2026-02-11T03:03:51"
+
+
+# --- discovery helpers -----------------------------------------------------------------
+
+
+def test_link_header_keeps_every_rel() -> None:
+    header = (
+        '<https://blog.example.fr/wp-json/>; rel="https://api.w.org/", '
+        '<https://blog.example.fr/wp-json/wp/v2/posts/1234>; rel="alternate"; title="JSON"; '
+        'type="application/json", <https://blog.example.fr/?p=1234>; rel=shortlink'
+    )
+    links = parse_link_header(header)
+    assert [url for url, _ in links] == [
+        "https://blog.example.fr/wp-json/",
+        "https://blog.example.fr/wp-json/wp/v2/posts/1234",
+        "https://blog.example.fr/?p=1234",
+    ]
+    assert links[1][1] == {"rel": "alternate", "title": "JSON", "type": "application/json"}
+    assert discover(links, TRICKY_POST) == (1234, "https://blog.example.fr/wp-json/")
+
+
+def test_html_head_links() -> None:
+    page = (
+        "<html><head><link rel='https://api.w.org/' href='https://s.example/index.php?rest_route=/' />"
+        '<link rel="alternate" title="JSON" type="application/json" '
+        'href="https://s.example/index.php?rest_route=/wp/v2/posts/77" /></head>'
+        '<body><link rel="alternate" type="application/json" href="/wp-json/wp/v2/posts/1"></body>'
+    )
+    assert discover(html_links(page), "https://s.example/?p=77") == (
+        77,
+        "https://s.example/index.php?rest_route=/",
+    )
+
+
+def test_api_root_falls_back_to_the_alternate_link() -> None:
+    links = [("https://s.example/blog/wp-json/wp/v2/pages/9", {"rel": "alternate", "type": "application/json"})]
+    assert discover(links, "https://s.example/blog/about/") == (9, "https://s.example/blog/wp-json/")
+
+
+def test_rest_item_id_and_query_ids() -> None:
+    assert rest_item_id("https://s.example/wp-json/wp/v2/posts/12") == 12
+    assert rest_item_id("https://s.example/?rest_route=/wp/v2/posts/12") == 12
+    assert rest_item_id("https://s.example/wp-json/wp/v2/posts") is None
+    assert id_from_query("https://s.example/?p=1234") == 1234
+    assert id_from_query("https://s.example/2026/02/slug/") is None
+    assert id_from_query("https://s.example/?p=abc") is None
+
+
+def test_route_url_for_both_api_styles() -> None:
+    assert route_url("https://s.example/wp-json/", "wp/v2/comments") == (
+        "https://s.example/wp-json/wp/v2/comments"
+    )
+    assert route_url("https://s.example/wp-json", "wp/v2/comments") == (
+        "https://s.example/wp-json/wp/v2/comments"
+    )
+    assert route_url("https://s.example/index.php?rest_route=/", "wp/v2/comments") == (
+        "https://s.example/index.php?rest_route=%2Fwp%2Fv2%2Fcomments"
+    )
+
+
+def test_pick_post_matches_the_link() -> None:
+    posts = [
+        {"id": 1, "link": "https://s.example/2025/01/01/launch/"},
+        {"id": 2, "link": "https://s.example/2026/02/10/launch/"},
+    ]
+    assert pick_post(posts, "https://s.example/2026/02/10/launch") == 2
+    assert pick_post(posts, "https://s.example/2027/launch/") is None
+    assert pick_post(posts[:1], "http://www.s.example/launch/") == 1  # the only candidate
+    assert pick_post([], "https://s.example/x/") is None
+    with pytest.raises(ParseError):
+        pick_post({"code": "rest_no_route"}, "https://s.example/x/")
+
