@@ -225,11 +225,10 @@ def _validate_source(file: str, key: str, source: SourceSettings) -> None:
 
 def _config_error(file: str, error: ValidationError, prefix: str = "") -> ConfigError:
     problems = []
-    first_key = prefix or "-"
-    for n, err in enumerate(error.errors()):
+    # A misspelt key also makes the real one "missing": name the misspelling first.
+    errors = sorted(error.errors(), key=lambda err: err["type"] != "extra_forbidden")
+    for err in errors:
         key = _dotted(err["loc"], prefix)
-        if n == 0:
-            first_key = key
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check its spelling; see config/README.md)"
@@ -239,7 +238,7 @@ def _config_error(file: str, error: ValidationError, prefix: str = "") -> Config
     if len(problems) == 1:
         return ConfigError(file, problems[0][0], problems[0][1])
     detail = problems[0][1] + "".join(f"\n  also {k}: {m}" for k, m in problems[1:])
-    return ConfigError(file, first_key, detail)
+    return ConfigError(file, problems[0][0], detail)
 
 
 def _dotted(loc: tuple[int | str, ...], prefix: str) -> str:

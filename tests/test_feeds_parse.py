@@ -179,7 +179,8 @@ def atom(entries: str, head: str = "<title>A</title>") -> bytes:
 HOSTILE = (
     '<p onclick="steal()">hi<script>alert(1)</script>'
     '<img src="x" onerror="alert(2)"><a href="javascript:alert(3)">x</a>'
-    '<iframe src="https://evil.example/"></iframe><style>p{}</style></p>'
+    '<iframe src="https://evil.example/"></iframe><style>p{}</style>'
+    '<a href="java&#x09;script:alert(5)">t</a><a href="/rel">r</a></p>'
 )
 
 
@@ -205,7 +206,9 @@ def test_hostile_entry_html_is_sanitized(body: bytes) -> None:
         assert bad not in item.html
         assert bad not in item.text
     assert item.url is None
-    assert item.text == "hix"
+    assert item.text == "hixtr"
+    assert item.links == ("https://ex.example/rel",)
+    assert 'href="https://ex.example/rel"' in item.html
 
 
 @pytest.mark.parametrize(
@@ -352,3 +355,27 @@ def test_damaged_feeds_parse_or_raise_parse_error(body: bytes, ct: str | None) -
     for item in parsed.items:
         assert item.created_at.tzinfo is not None
         assert "<script" not in item.html
+
+
+def test_a_moved_site_is_keyed_by_its_link_not_its_old_guid() -> None:
+    # WordPress never rewrites guids, so after a move they still name the old domain.
+    body = rss(
+        "<item><guid>http://old.example/?p=7#comment-9</guid>"
+        "<link>https://new.example/post/#comment-9</link><description>x</description></item>"
+    )
+    (item,) = parse_feed(body, feed_url="https://new.example/post/feed/").items
+    assert item.key == keys.wordpress_comment("https://new.example", 9)
+    assert item.context_url == "https://new.example/post/"
+
+
+def test_html_titles_become_text_and_relative_links_resolve() -> None:
+    body = atom(
+        '<entry><id>urn:x:1</id><title type="html">Caf&amp;eacute; &lt;b&gt;noir&lt;/b&gt;'
+        '</title><link href="/2026/cafe"/><updated>2026-02-10T07:30:00Z</updated>'
+        '<content type="html">&lt;a href="/menu"&gt;menu&lt;/a&gt;</content></entry>'
+    )
+    (item,) = parse_feed(body, feed_url="https://ex.example/feed/").items
+    assert item.title == "Café noir"
+    assert item.url == "https://ex.example/2026/cafe"
+    assert item.links == ("https://ex.example/menu",)
+    assert item.language is None

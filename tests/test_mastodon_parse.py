@@ -78,10 +78,12 @@ def test_key_is_the_uri_and_url_falls_back_to_it() -> None:
     assert item.key == item.url == status()["uri"]
 
 
-def test_local_handle_gets_the_instance_host_and_remote_keeps_its_own() -> None:
-    local = parse_status(status(), "http://localhost:3000").author
+def test_a_local_handle_gets_its_server_host_and_a_remote_one_keeps_its_own() -> None:
+    local = parse_status(status(), "http://127.0.0.1:3000").author
+    no_url = parse_status(status(account={"url": None, "uri": "x"}), "http://127.0.0.1:3000")
     remote = parse_status(status(account={"acct": "owl@birds.example"}), "http://x.test").author
     assert local.handle == "@mastodonpy_test_2@localhost:3000"
+    assert no_url.author.handle == "@mastodonpy_test_2@127.0.0.1:3000"
     assert remote.handle == "@owl@birds.example"
 
 
@@ -150,7 +152,10 @@ def test_hashtags_are_lower_cased_and_unique_and_reply_parent_stays_in_raw() -> 
         ({"visibility": "direct"}, "not_public"),
         ({"visibility": None}, "not_public"),
         ({"account": {"noindex": True}}, "noindex"),
-        ({"account": {"note": "<p>hi <a class='mention hashtag'>#<span>NoBot</span></a></p>"}}, "nobot"),
+        (
+            {"account": {"note": "<p>hi <a class='mention hashtag'>#<span>NoBot</span></a></p>"}},
+            "nobot",
+        ),
         ({"account": {"note": "no crawling please #nosearch"}}, "nobot"),
         ({"account": {"note": "#noarchive, thanks"}}, "nobot"),
         ({"account": {"note": "&#35;noindex"}}, "nobot"),
@@ -296,7 +301,9 @@ REAL = [load(case) for case in sorted(CASES)]
 
 def paths(obj: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
     yield prefix
-    children = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    children = (
+        obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    )
     for key, value in children:
         yield from paths(value, (*prefix, key))
 
@@ -331,3 +338,8 @@ def test_mutated_real_payloads_parse_or_raise_parse_error(payload: Any) -> None:
     for item in page.items:
         assert item.created_at.tzinfo is not None
         assert "<script" not in item.html
+
+
+def test_a_lone_surrogate_in_content_becomes_a_replacement_character() -> None:
+    item = parse_status(status(content="<p>broken \ud800 text</p>"), "http://x.test")
+    assert item.text == "broken \ufffd text"

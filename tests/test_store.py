@@ -204,3 +204,14 @@ def test_naive_datetimes_are_refused_and_nothing_is_half_written(store: Store) -
         save(store, source, item(1), naive, state={"cursor": "advanced"})
     assert store.items("ev") == []
     assert store.sources(source_id=source.spec.id)[0].state == {}
+
+
+def test_a_reply_naming_its_parent_by_an_alias_is_threaded(store: Store) -> None:
+    (source,) = setup(store)
+    parent = replace(item(1), aliases=("fake-local:server/901",))
+    reply = replace(item(2), in_reply_to="fake-local:server/901")
+    save(store, source, reply)  # the reply can arrive before its parent
+    assert store.items("ev")[0].item.in_reply_to == "fake-local:server/901"
+    save(store, source, parent)
+    by_key = {v.item.key: v.item for v in store.items("ev")}
+    assert by_key["fake:2"].in_reply_to == "fake:1"

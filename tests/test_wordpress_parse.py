@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 
 from aggregator.exceptions import ParseError
 from aggregator.http import json_body
+from aggregator.models import ItemData
 from aggregator.sources import keys
 from aggregator.sources.wordpress_parse import (
     discover,
@@ -43,9 +45,11 @@ def load(case: str) -> Any:
     return json.loads((WP / f"{case}.json").read_text("utf-8"))
 
 
-def tricky() -> dict[str, Any]:
+def tricky() -> dict[int, ItemData]:
     """The tricky page's comments by id."""
-    items = parse_comments(load("wp_v2_comments_post_tricky"), site=TRICKY_SITE, post_url=TRICKY_POST)
+    items = parse_comments(
+        load("wp_v2_comments_post_tricky"), site=TRICKY_SITE, post_url=TRICKY_POST
+    )
     return {item.raw["id"]: item for item in items}
 
 
@@ -153,7 +157,9 @@ def test_malformed_payloads_raise_parse_error(payload: Any) -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 
@@ -208,10 +214,8 @@ def test_mutated_payloads_raise_only_parse_error(payload: Any) -> None:
 @settings(max_examples=200, deadline=None)
 @given(json_values)
 def test_any_json_value_parses_or_raises_parse_error(payload: Any) -> None:
-    try:
+    with contextlib.suppress(ParseError):
         parse_comments(payload, site=TRICKY_SITE, post_url=TRICKY_POST)
-    except ParseError:
-        pass
 
 
 @settings(max_examples=100, deadline=None)
@@ -276,7 +280,8 @@ def test_link_header_keeps_every_rel() -> None:
 
 def test_html_head_links() -> None:
     page = (
-        "<html><head><link rel='https://api.w.org/' href='https://s.example/index.php?rest_route=/' />"
+        "<html><head><link rel='https://api.w.org/' "
+        "href='https://s.example/index.php?rest_route=/' />"
         '<link rel="alternate" title="JSON" type="application/json" '
         'href="https://s.example/index.php?rest_route=/wp/v2/posts/77" /></head>'
         '<body><link rel="alternate" type="application/json" href="/wp-json/wp/v2/posts/1"></body>'
@@ -288,8 +293,16 @@ def test_html_head_links() -> None:
 
 
 def test_api_root_falls_back_to_the_alternate_link() -> None:
-    links = [("https://s.example/blog/wp-json/wp/v2/pages/9", {"rel": "alternate", "type": "application/json"})]
-    assert discover(links, "https://s.example/blog/about/") == (9, "https://s.example/blog/wp-json/")
+    links = [
+        (
+            "https://s.example/blog/wp-json/wp/v2/pages/9",
+            {"rel": "alternate", "type": "application/json"},
+        )
+    ]
+    assert discover(links, "https://s.example/blog/about/") == (
+        9,
+        "https://s.example/blog/wp-json/",
+    )
 
 
 def test_rest_item_id_and_query_ids() -> None:
@@ -324,4 +337,3 @@ def test_pick_post_matches_the_link() -> None:
     assert pick_post([], "https://s.example/x/") is None
     with pytest.raises(ParseError):
         pick_post({"code": "rest_no_route"}, "https://s.example/x/")
-

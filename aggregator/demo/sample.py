@@ -14,7 +14,6 @@ from html import escape
 from typing import Any
 
 BLOG_SLUG = "coproduction-win"
-BLOG_PATH = "/2026/11/20/coproduction-win/"
 BLOG_TITLE = "#Coproduction = win (and Bill Shankly)"
 
 _ACCOUNTS: dict[str, dict[str, Any]] = {
@@ -66,12 +65,17 @@ def _tag_link(domain: str, tag: str) -> str:
 
 
 def _link(url: str) -> str:
+    """Mastodon's markup for a link (``url`` already HTML-escaped): the scheme and the
+    tail hidden, the rest shown with an ellipsis."""
     scheme, rest = url.split("://", 1)
     shown, hidden = rest[:30], rest[30:]
-    ellipsis = f'<span class="ellipsis">{escape(shown)}</span><span class="invisible">{escape(hidden)}</span>' if hidden else f'<span class="">{escape(shown)}</span>'
+    if hidden:
+        visible = f'<span class="ellipsis">{shown}</span><span class="invisible">{hidden}</span>'
+    else:
+        visible = f'<span class="">{shown}</span>'
     return (
-        f'<a href="{escape(url)}" target="_blank" rel="nofollow noopener" translate="no">'
-        f'<span class="invisible">{scheme}://</span>{ellipsis}</a>'
+        f'<a href="{url}" target="_blank" rel="nofollow noopener" translate="no">'
+        f'<span class="invisible">{scheme}://</span>{visible}</a>'
     )
 
 
@@ -165,38 +169,41 @@ _COMMENTS: list[tuple[int, int, str, str, str, list[str]]] = [
     (42, 41, "Dan Whitfield", "https://blog.example/", "2026-11-20T16:20:00Z", ["Ha, we\u2019ve all been there! Start with what it isn\u2019t and the rest follows."]),
     (43, 0, "Ruth Okafor", "https://ruth.example.net", "2026-11-20T18:30:00Z", ["On point 2: the evidence matters, but so does time. People can\u2019t coproduce on a two-week consultation.", "The network\u2019s guide on this is good: https://copronet.example/time-and-trust"]),
     (44, 43, "Priya Raman", "", "2026-11-20T19:05:00Z", ["Agree \u2013 commissioners need to budget the time as well as the money."]),
-    (45, 0, "Alan", "", "2026-11-21T08:15:00Z", ["The Shankly line made my morning &#x1f44d;"]),
+    (45, 0, "Alan", "", "2026-11-21T08:15:00Z", ["The Shankly line made my morning \U0001F44D"]),
     (46, 45, "Dan Whitfield", "https://blog.example/", "2026-11-21T08:40:00Z", ["Glad it landed! Credit to Bill."]),
     (47, 0, "Marta Nowak", "", "2026-11-21T20:10:00Z", ["We\u2019re using the new case studies in our team meeting on Tuesday. Thank you for the summary."]),
 ]
 
 
-def blog_post() -> dict[str, Any]:
+def wordpress_site_data() -> dict[str, Any]:
+    """The blog, in the shape ``WordPressSite.from_data`` takes (comments as typed)."""
     return {
-        "id": 1207,
-        "slug": BLOG_SLUG,
-        "path": BLOG_PATH,
-        "title": BLOG_TITLE,
-        "date_gmt": "2026-11-20T13:55:00",
-        "content": "<p>It was great to be at the launch of the Care Institute\u2019s excellent new resources on coproduction today.</p>",
+        "name": "Letters & Numbers",
+        "description": "Occasionally of action",
+        "utc_offset_minutes": 0,
+        "posts": [
+            {
+                "id": 1207,
+                "slug": BLOG_SLUG,
+                "title": BLOG_TITLE,
+                "date": "2026-11-20T13:55:00+00:00",
+                "content": "<p>It was great to be at the launch of the Care Institute\u2019s "
+                "excellent new resources on coproduction today.</p>",
+            }
+        ],
+        "comments": [
+            {
+                "id": cid,
+                "post": 1207,
+                "parent": parent,
+                "author_name": name,
+                "author_url": url,
+                "date": created.replace("Z", "+00:00"),
+                "content": "\n\n".join(paragraphs),
+            }
+            for cid, parent, name, url, created, paragraphs in _COMMENTS
+        ],
     }
-
-
-def wordpress_comments() -> list[dict[str, Any]]:
-    """Comment records (WordPress fields, before core's output filters)."""
-    return [
-        {
-            "id": cid,
-            "post": 1207,
-            "parent": parent,
-            "author_name": name,
-            "author_url": url,
-            "date_gmt": created.removesuffix("Z"),
-            "paragraphs": paragraphs,
-            "status": "approved",
-        }
-        for cid, parent, name, url, created, paragraphs in _COMMENTS
-    ]
 
 
 def demo_now() -> datetime:

@@ -98,7 +98,8 @@ class WordPressSite:
     ``utc_offset`` is the site's time zone (a fixed offset or a ``ZoneInfo``);
     ``show_avatars=False`` drops ``author_avatar_urls`` as core does;
     ``pretty_permalinks=False`` makes ``?p=ID`` the permalink and ``?rest_route=`` the
-    API root; ``link_headers=False`` hides the discovery links (header and ``<head>``);
+    API root; ``link_headers=False`` / ``head_links=False`` hide the discovery links
+    from the post page's ``Link`` header / ``<head>`` (both off forces a slug search);
     ``rest_api="login_required"`` answers every API request 401 like a locked-down
     site; ``utf8mb4=False`` stores emoji as numeric entities (``wp_encode_emoji``).
     Safe to change from a test while a server thread reads it.
@@ -113,6 +114,7 @@ class WordPressSite:
         show_avatars: bool = True,
         pretty_permalinks: bool = True,
         link_headers: bool = True,
+        head_links: bool = True,
         rest_api: Literal["open", "login_required"] = "open",
         posts_per_rss: int = 10,
         utf8mb4: bool = True,
@@ -123,6 +125,7 @@ class WordPressSite:
         self.show_avatars = show_avatars
         self.pretty_permalinks = pretty_permalinks
         self.link_headers = link_headers
+        self.head_links = head_links
         self.rest_api = rest_api
         self.posts_per_rss = posts_per_rss
         self.utf8mb4 = utf8mb4
@@ -426,7 +429,9 @@ class WordPressSite:
         for name, allowed in (("status", "approve"), ("type", "comment")):
             if r.arg(name, allowed) != allowed:
                 return _error(401, "rest_forbidden_param", f"Query parameter not permitted: {name}")
-        assert per_page is not None and page is not None and offset is not None
+        assert per_page is not None
+        assert page is not None
+        assert offset is not None
         found = [
             c
             for c in self.comments.values()
@@ -585,12 +590,13 @@ class WordPressSite:
             f'{e(post.title)} Comments Feed" href="{e(self._feed_url(base, post_id, "rss2"))}" />'
         ]
         headers = {"Content-Type": "text/html; charset=UTF-8"}
+        links = self._discovery_links(base, post_id)
         if self.link_headers:
-            links = self._discovery_links(base, post_id)
             headers["Link"] = ", ".join(
                 f"<{url}>; " + "; ".join(f'{k}="{v}"' for k, v in params.items())
                 for url, params in links
             )
+        if self.head_links:
             head += [
                 f"<link {' '.join(f'{k}={chr(34)}{e(v)}{chr(34)}' for k, v in params.items())}"
                 f' href="{e(url)}" />'
@@ -600,7 +606,8 @@ class WordPressSite:
             c for c in self.comments.values() if c.post == post_id and c.status == "approved"
         ]
         body = (
-            f"<article><h1>{wptexturize(e(post.title, quote=False))}</h1>\n{post.content}\n</article>\n"
+            f"<article><h1>{wptexturize(e(post.title, quote=False))}</h1>\n"
+            f"{post.content}\n</article>\n"
             f'<section id="comments"><h2>{len(approved)} comments</h2>\n'
             f"{self._thread(base, approved, 0)}</section>"
         )
@@ -622,8 +629,9 @@ class WordPressSite:
         return f'<ol class="{cls}">\n{items}</ol>\n'
 
     def _home(self, base: str) -> Response:
+        e = html.escape
         items = "".join(
-            f'<li><a href="{html.escape(self.post_url(base, p.id))}">{html.escape(p.title)}</a></li>'
+            f'<li><a href="{e(self.post_url(base, p.id))}">{e(p.title)}</a></li>'
             for p in sorted(self.posts.values(), key=lambda p: p.date_gmt, reverse=True)
         )
         head = f'<link rel="https://api.w.org/" href="{html.escape(self.api_root(base))}" />'
@@ -988,8 +996,8 @@ def _html_page(
 ) -> Response:
     page = (
         f'<!DOCTYPE html>\n<html lang="fr-FR">\n<head>\n<meta charset="UTF-8" />\n'
-        f"<title>{html.escape(title)}</title>\n{head}\n</head>\n<body>\n{body or html.escape(title)}\n"
-        "</body>\n</html>\n"
+        f"<title>{html.escape(title)}</title>\n{head}\n</head>\n"
+        f"<body>\n{body or html.escape(title)}\n</body>\n</html>\n"
     )
     return Response(status, headers or {"Content-Type": "text/html; charset=UTF-8"}, page.encode())
 

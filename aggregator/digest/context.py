@@ -101,6 +101,7 @@ class PersonCount:
     handle: str
     url: str | None
     platform: str
+    platform_label: str
     items: int
 
 
@@ -259,7 +260,7 @@ def assemble(
         (v.author.name, v.author.handle, v.author.url, v.platform) for v in items
     )
     people = tuple(
-        PersonCount(name, handle, url, platform, n)
+        PersonCount(name, handle, url, platform, PLATFORM_LABELS.get(platform, platform), n)
         for (name, handle, url, platform), n in sorted(
             people_counter.items(), key=lambda kv: (-kv[1], kv[0][0].casefold())
         )

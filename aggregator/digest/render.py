@@ -14,12 +14,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import nh3
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from aggregator.digest.context import DigestContext
-from aggregator.sanitize import ALLOWED_ATTRIBUTES, ALLOWED_CLASSES, ALLOWED_TAGS, LINK_REL, URL_SCHEMES
+from aggregator.sanitize import CLEANER
 
 PACKAGED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 FORMATS = {"html": "digest.html", "json": None}
@@ -43,16 +42,7 @@ def make_environment(user_templates: Path | None = None) -> Environment:
 def sanitized(html: str) -> Markup:
     """Stored HTML was sanitized on the way in; sanitizing again on the way out means
     a bug or an old row can never put script into a page."""
-    return Markup(
-        nh3.clean(
-            html,
-            tags=ALLOWED_TAGS,
-            attributes=ALLOWED_ATTRIBUTES,
-            allowed_classes=ALLOWED_CLASSES,
-            url_schemes=URL_SCHEMES,
-            link_rel=LINK_REL,
-        )
-    )
+    return Markup(CLEANER.clean(html))
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:

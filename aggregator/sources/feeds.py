@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from aggregator import http
 from aggregator.exceptions import PermanentError
-from aggregator.models import FetchResult, ItemData, SourceSpec, SourceState
+from aggregator.models import FetchResult, SourceSpec, SourceState
 from aggregator.sources import FetchContext
 from aggregator.sources.feeds_parse import FeedKind, ParsedFeed, parse_feed
 
@@ -131,25 +131,15 @@ class FeedSource:
             kind=options.kind,
             now=ctx.now,
         )
-        items, excluded = _within_horizon(parsed.items, ctx.horizon)
-        if parsed.skipped:
-            excluded["empty_or_repeated"] = parsed.skipped
-        return FetchResult(
-            items=items, state=new_state, listing=None, excluded=excluded, requests=1
-        )
+        # Like the other sources, entries older than the horizon are dropped, not
+        # counted: ``excluded`` tells people what was left out by choice (consent).
+        items = parsed.items
+        if ctx.horizon is not None:
+            items = tuple(i for i in items if i.created_at >= ctx.horizon)
+        return FetchResult(items=items, state=new_state, listing=None, requests=1)
 
 
 SOURCE = FeedSource()
-
-
-def _within_horizon(
-    items: tuple[ItemData, ...], horizon: datetime | None
-) -> tuple[tuple[ItemData, ...], dict[str, int]]:
-    if horizon is None:
-        return items, {}
-    kept = tuple(i for i in items if i.created_at >= horizon)
-    excluded = {"before_horizon": len(items) - len(kept)} if len(kept) < len(items) else {}
-    return kept, excluded
 
 
 def _spec_options(spec: SourceSpec) -> FeedOptions:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -317,7 +318,7 @@ class MastodonSource:
                 "instance": options.instance,
                 "tags": {tag: st.dump() for tag, st in new.items()},
             },
-            excluded=_count(run.excluded),
+            excluded=dict(Counter(run.excluded.values())),
             rate_limit=run.rate_limit,
             requests=run.requests,
             next_check_hint=run.next_check_hint,
@@ -402,13 +403,6 @@ def _link_id(response: httpx.Response, rel: str, param: str) -> str | None:
 
 def _newest(a: str | None, b: str) -> str:
     return b if a is None or id_order(b) > id_order(a) else a
-
-
-def _count(excluded: Mapping[str, str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for reason in excluded.values():
-        counts[reason] = counts.get(reason, 0) + 1
-    return counts
 
 
 def _describe(tags: Mapping[str, _TagState]) -> str | None:

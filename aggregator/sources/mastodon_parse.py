@@ -156,7 +156,12 @@ def parse_status(obj: Mapping[str, Any], instance: str) -> ItemData:
         content = f"<p><strong>CW: {escape(spoiler)}</strong></p>{content}"
     # No base URL: Mastodon sends absolute hrefs, and joining a hostile relative one
     # ("//[x") raises inside the sanitizer's urljoin.
-    cleaned = clean(content)
+    try:
+        cleaned = clean(content)
+    except UnicodeEncodeError:
+        # A lone surrogate (JSON allows "\ud800"; orjson refuses it, json does not)
+        # cannot cross into nh3.
+        cleaned = clean(_SURROGATE.sub("\ufffd", content))
     language = (_opt_str(obj, "language", what) or "").strip() or None
     return ItemData(
         key=keys.mastodon_status(uri),
@@ -184,8 +189,10 @@ def parse_status(obj: Mapping[str, Any], instance: str) -> ItemData:
 def parse_account(obj: Mapping[str, Any], instance: str) -> AuthorData:
     """An Account as an :class:`AuthorData`.
 
-    ``handle`` is always ``@user@host``: ``acct`` omits the domain for accounts local
-    to the instance we read from, so the instance's host is appended then.
+    ``handle`` is always ``@user@host``. ``acct`` omits the domain for accounts local
+    to the instance we read from; their host is then taken from the account's own
+    ``url`` (the instance's web domain, even when we reach the API through another
+    address such as a proxy or loopback), else from ``instance``.
     """
     username = _req_str(obj, "username", "account")
     what = f"account {username!r}"
@@ -197,7 +204,7 @@ def parse_account(obj: Mapping[str, Any], instance: str) -> AuthorData:
         raise ParseError(f"{what} has neither uri nor url")
     acct = _opt_str(obj, "acct", what) or username
     if "@" not in acct:
-        acct = f"{acct}@{_host(instance)}"
+        acct = f"{acct}@{_host(url or uri or '') or _host(instance)}"
     return AuthorData(
         key=keys.mastodon_account(ident),
         platform=PLATFORM,
@@ -275,9 +282,11 @@ def _hashtags(obj: Mapping[str, Any], what: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _host(instance: str) -> str:
-    parts = urlsplit(instance)
-    return (parts.netloc.rsplit("@", 1)[-1] or instance).lower()
+def _host(url: str) -> str:
+    try:
+        return urlsplit(url).netloc.rsplit("@", 1)[-1].lower()
+    except ValueError:
+        return ""
 
 
 def _req_dict(obj: Mapping[str, Any], name: str, what: str) -> Mapping[str, Any]:
@@ -300,8 +309,7 @@ def _opt_str(obj: Mapping[str, Any], name: str, what: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise ParseError(f"{what}: {name} is {_type(value)}, expected a string")
-    # A lone surrogate (legal in JSON "\ud800") cannot be encoded as UTF-8 later.
-    return _SURROGATE.sub("\ufffd", value)
+    return value
 
 
 def _opt_int(obj: Mapping[str, Any], name: str, what: str) -> int | None:

@@ -289,7 +289,9 @@ class WordPressSource:
 
     async def fetch(self, source: SourceState, ctx: FetchContext) -> FetchResult:
         try:
-            options = WordPressOptions.model_validate(dict(source.spec.options))
+            # The spec's target is the post URL, should the options table leave it out.
+            raw = {"post": source.spec.target, **source.spec.options}
+            options = WordPressOptions.model_validate(raw)
         except ValidationError as e:
             raise PermanentError(f"invalid wordpress options: {e}") from e
         now = ctx.now if ctx.now.tzinfo else ctx.now.replace(tzinfo=UTC)
@@ -330,7 +332,9 @@ class _Session:
     async def api(self, url: str, params: dict[str, str | int]) -> httpx.Response:
         self.requests += 1
         refused = frozenset({401, 403, 404})
-        response = await http.get(self.client, url, now=self.now, params=params, allow=refused)
+        # httpx replaces a URL's query with params=; a ?rest_route= root needs both.
+        full = str(httpx.URL(url).copy_merge_params(params))
+        response = await http.get(self.client, full, now=self.now, allow=refused)
         if response.status_code in refused:
             code = _error_code(response)
             why = (

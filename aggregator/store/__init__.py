@@ -29,7 +29,7 @@ from aggregator.models import (
 from aggregator.store import migrate
 from aggregator.store.engine import make_engine
 from aggregator.store.ingest import dialect_insert, ingest_items
-from aggregator.store.schema import Author, Event, FetchRun, Item, ItemSource, Link, ItemLink, Source
+from aggregator.store.schema import Author, Event, FetchRun, Item, ItemAlias, ItemSource, Source
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +366,17 @@ def _load_items(
     if not include_deleted:
         query = query.where(Item.deleted_at.is_(None))
     rows = {r.Item.id: r for r in session.execute(query)}
+    # Replies may name their parent by an alias (a platform-local id): resolve it.
+    parents = {r.Item.in_reply_to for r in rows.values() if r.Item.in_reply_to}
+    resolved: dict[str, str] = {}
+    for start in range(0, len(parents), 500):
+        chunk = sorted(parents)[start : start + 500]
+        for alias, key in session.execute(
+            select(ItemAlias.alias, Item.key)
+            .join(Item, Item.id == ItemAlias.item_id)
+            .where(ItemAlias.alias.in_(chunk))
+        ):
+            resolved[alias] = key
     sources: dict[int, list[str]] = {}
     for item_id, source_id in session.execute(
         select(ItemSource.item_id, ItemSource.source_id).where(ItemSource.item_id.in_(ids))
@@ -389,7 +400,7 @@ def _load_items(
                 created_at=i.created_at,
                 language=i.language,
                 edited_at=i.edited_at,
-                in_reply_to=i.in_reply_to,
+                in_reply_to=resolved.get(i.in_reply_to, i.in_reply_to) if i.in_reply_to else None,
                 context_url=i.context_url,
                 title=i.title,
                 engagement=Engagement(i.replies_count, i.reposts_count, i.likes_count),

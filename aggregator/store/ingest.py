@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from aggregator.decisions import IngestPlan, StoredItem, plan_items, tombstones
 from aggregator.models import Engagement, FetchResult, IngestCounts, ItemData
-from aggregator.store.schema import Author, Item, ItemLink, ItemSource, Link
+from aggregator.store.schema import Author, Item, ItemAlias, ItemLink, ItemSource, Link
 
 BATCH = 500
 items_t = Item.__table__
@@ -24,6 +24,7 @@ authors_t = Author.__table__
 links_t = Link.__table__
 item_links_t = ItemLink.__table__
 item_sources_t = ItemSource.__table__
+item_aliases_t = ItemAlias.__table__
 
 
 def dialect_insert(conn: Connection, table: Any) -> Insert:
@@ -72,6 +73,7 @@ def _ingest_batch(
     for key, old in stored.items():
         ids.setdefault(key, old.id)
     _link_sources(conn, batch, ids, source_id, event_slug, now)
+    _write_aliases(conn, batch, ids)
     _write_links(conn, plan, ids, now)
     edited = sum(1 for c in plan.changed if c.edited and not c.restored)
     restored = sum(1 for c in plan.changed if c.restored)
@@ -188,6 +190,19 @@ def _link_sources(
         set_={"last_seen_at": stmt.excluded.last_seen_at},
     )
     conn.execute(stmt, list(rows.values()))
+
+
+def _write_aliases(conn: Connection, batch: Sequence[ItemData], ids: dict[str, int]) -> None:
+    rows = {alias: ids[item.key] for item in batch for alias in item.aliases}
+    if not rows:
+        return
+    stmt = dialect_insert(conn, item_aliases_t)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["alias"],
+        set_={"item_id": stmt.excluded.item_id},
+        where=item_aliases_t.c.item_id != stmt.excluded.item_id,
+    )
+    conn.execute(stmt, [{"alias": a, "item_id": i} for a, i in rows.items()])
 
 
 def _write_links(conn: Connection, plan: IngestPlan, ids: dict[str, int], now: datetime) -> None:

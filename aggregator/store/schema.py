@@ -6,7 +6,7 @@ migrations and this module describe the same schema.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -25,7 +25,6 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import Date
 
-from datetime import UTC
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -151,6 +150,15 @@ class ItemSource(Base):
         Index("ix_item_sources_source", "source_id"),
         Index("ix_item_sources_event_created", "event_slug", "item_created_at"),
     )
+
+
+class ItemAlias(Base):
+    """Other names of an item, so a reply that knows its parent only by a
+    platform-local id (Mastodon's ``in_reply_to_id``) still finds it."""
+
+    __tablename__ = "item_aliases"
+    alias: Mapped[str] = mapped_column(Key, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
 
 
 class Link(Base):

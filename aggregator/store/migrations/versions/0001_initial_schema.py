@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import aggregator.store.schema
-from sqlalchemy.dialects import postgresql
 
 revision = "0001"
 down_revision = None
@@ -184,6 +184,16 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "item_aliases",
+        sa.Column("alias", sa.String(length=1024), nullable=False),
+        sa.Column("item_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.ForeignKeyConstraint(["item_id"], ["items.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("alias"),
+    )
+    with op.batch_alter_table("item_aliases", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_item_aliases_item_id"), ["item_id"], unique=False)
+
+    op.create_table(
         "item_links",
         sa.Column("item_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("link_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -223,6 +233,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_item_links_link")
 
     op.drop_table("item_links")
+    with op.batch_alter_table("item_aliases", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_item_aliases_item_id"))
+
+    op.drop_table("item_aliases")
     with op.batch_alter_table("fetch_runs", schema=None) as batch_op:
         batch_op.drop_index("ix_fetch_runs_source_started")
 
