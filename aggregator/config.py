@@ -126,9 +126,9 @@ class EventSettings(_Model):
 
 
 class Settings(_Model):
-    database: DatabaseSettings = DatabaseSettings()
-    fetch: FetchSettings = FetchSettings()
-    digest: DigestSettings = DigestSettings()
+    database: DatabaseSettings = Field(DatabaseSettings(), description="Where items are stored.")
+    fetch: FetchSettings = Field(FetchSettings(), description="How sources are polled.")
+    digest: DigestSettings = Field(DigestSettings(), description="How digests are rendered.")
     events: tuple[EventSettings, ...] = Field((), description="The events followed.")
 
     @model_validator(mode="after")

@@ -75,11 +75,13 @@ def plan_items(incoming: Sequence[ItemData], stored: Mapping[str, StoredItem]) -
 
 
 def merge(item: ItemData, old: StoredItem) -> ItemData:
+    """A reply's parent never changes, but two servers name it by different local
+    aliases: the first one stored is kept, so they do not rewrite it in turn."""
     e, o = item.engagement, old.engagement
     return replace(
         item,
-        in_reply_to=item.in_reply_to or old.in_reply_to,
-        context_url=item.context_url or old.context_url,
+        in_reply_to=old.in_reply_to or item.in_reply_to,
+        context_url=old.context_url or item.context_url,
         engagement=Engagement(
             replies=o.replies if e.replies is None else e.replies,
             reposts=o.reposts if e.reposts is None else e.reposts,

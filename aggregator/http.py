@@ -67,8 +67,10 @@ async def get(
         response = await client.get(url, params=params, headers=headers)
     except httpx.TimeoutException as e:
         raise TemporaryError(f"timeout fetching {_safe(url)}") from e
-    except httpx.TransportError as e:
-        raise TemporaryError(f"{type(e).__name__} fetching {_safe(url)}: {e}") from e
+    except httpx.DecodingError as e:
+        raise ParseError(f"undecodable response from {_safe(url)}: {e}") from e
+    except httpx.HTTPError as e:  # resets, refused connections, redirect loops
+        raise TemporaryError(f"{type(e).__name__} fetching {_safe(url)}") from e
     status = response.status_code
     if status in allow or 200 <= status < 300:
         return response

@@ -47,6 +47,7 @@ CLEANER = nh3.Cleaner(
     strip_comments=True,
 )
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _IMG_ALT = re.compile(
     r"""<img\b[^>]*?\balt\s*=\s*(?:"([^"]*)"|'([^']*)')[^>]*>""", re.IGNORECASE | re.DOTALL
 )
@@ -64,6 +65,8 @@ def clean(html: str, *, base_url: str | None = None) -> Cleaned:
     """Sanitize ``html`` and derive its text and links."""
     # Emoji arrive as <img class="wp-smiley" alt="👍"> (WordPress) or custom-emoji
     # images; keep their alt text rather than hotlinking the image.
+    # A lone surrogate (seen in broken JSON escapes) cannot be encoded for nh3.
+    html = _SURROGATE.sub("\ufffd", html)
     html = _IMG_ALT.sub(lambda m: escape(m.group(1) or m.group(2) or ""), html)
     safe = CLEANER.clean(html).strip()
     return Cleaned(
@@ -82,7 +85,7 @@ def text_to_html(text: str) -> str:
 # than html.parser would; they are never applied to untrusted input.
 _ANCHOR = re.compile(r"<a\b([^>]*)>")
 _ATTR = re.compile(r'([a-z-]+)="([^"]*)"')
-_BREAK = re.compile(r"<br\s*/?>")
+_BREAK = re.compile(r"<br\s*/?>\n?")
 _BLOCK_CLOSE = re.compile(r"</(?:p|blockquote|li|pre|h[1-6])>")
 _TAG = re.compile(r"<[^>]+>")
 

@@ -17,9 +17,9 @@ def canonical_url(url: str, *, base: str | None = None) -> str | None:
     parameters (``utm_*`` and friends), and keeps the path as given.
     """
     url = url.strip()
-    if base:
-        url = urljoin(base, url)
     try:
+        if base:
+            url = urljoin(base, url)
         parts = urlsplit(url)
         port = parts.port
     except ValueError:

@@ -301,6 +301,23 @@ def test_local_only_asks_for_local_statuses(
     assert all(q.get("local") == "true" for q in queries(server))
 
 
+def test_a_reply_names_its_parent_by_an_alias_the_parent_carries(
+    sim: MastodonSim, collector: Collector
+) -> None:
+    (parent,) = post_series(sim, 1, newest=NOW - timedelta(minutes=5))
+    reply = sim.post(
+        "<p>agreed #coproduction</p>",
+        account=BOB,
+        tags=["coproduction"],
+        at=NOW - timedelta(minutes=1),
+        in_reply_to_id=parent["id"],
+    )
+
+    items = {item.key: item for item in collector.run().items}
+
+    assert items[reply["uri"]].in_reply_to in items[parent["uri"]].aliases
+
+
 # -- authentication ---------------------------------------------------------------
 
 
@@ -429,6 +446,23 @@ def test_failures_become_source_errors(
         collector.run()
 
     assert len(collector.run().items) == 3  # nothing lost: the state never moved
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (Response(302, {"Location": "/api/v1/timelines/tag/coproduction"}), TemporaryError),
+        (Response(200, {"Content-Encoding": "gzip"}, b"[] not gzip"), ParseError),
+    ],
+    ids=["redirect-loop", "bad-content-encoding"],
+)
+def test_request_errors_http_get_lets_through_become_source_errors(
+    answer: Response, error: type[Exception], server: LoopbackServer, collector: Collector
+) -> None:
+    server.app = lambda request: answer
+
+    with pytest.raises(error):
+        collector.run()
 
 
 def test_5xx_is_temporary_not_rate_limited(server: LoopbackServer, collector: Collector) -> None:

@@ -137,12 +137,20 @@ def test_times_are_aware_utc_and_edits_carry_edited_at() -> None:
     assert item.edited_at == datetime(2026, 8, 1, 14, 0, 0, 500000, tzinfo=UTC)
 
 
-def test_hashtags_are_lower_cased_and_unique_and_reply_parent_stays_in_raw() -> None:
+def test_hashtags_are_lower_cased_and_unique() -> None:
     tags = [{"name": "Hoot", "url": "u"}, {"name": "hoot", "url": "u"}, {"name": "Owl", "url": "u"}]
-    item = parse_status(status(tags=tags, in_reply_to_id="42"), "http://x.test")
+    item = parse_status(status(tags=tags), "http://x.test")
     assert item.hashtags == ("hoot", "owl")
-    assert item.in_reply_to is None
-    assert item.raw["in_reply_to_id"] == "42"
+
+
+def test_a_reply_names_its_parent_by_the_parents_alias_on_the_same_instance() -> None:
+    parent = parse_status(status(id="41", uri="u:41"), "https://a.example")
+    reply = parse_status(status(id="42", uri="u:42", in_reply_to_id="41"), "https://a.example")
+    elsewhere = parse_status(status(id="7", uri="u:42"), "https://b.example")
+    assert parent.aliases == ("mastodon-local:a.example/41",)
+    assert reply.in_reply_to == "mastodon-local:a.example/41"
+    assert elsewhere.aliases == ("mastodon-local:b.example/7",)
+    assert parent.in_reply_to is None
 
 
 @pytest.mark.parametrize(
@@ -281,6 +289,7 @@ def test_link_ids_as_recorded() -> None:
         [status(reblogs_count=True)],
         [status(tags="hoot")],
         [status(tags=[{"name": None}])],
+        [status(in_reply_to_id=41)],
         [status(reblog="117020593741189701")],
         [status(reblog=status(reblog=status()))],
     ],

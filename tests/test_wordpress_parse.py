@@ -94,6 +94,13 @@ def test_created_at_is_date_gmt_as_utc() -> None:
     assert tricky()[5812].created_at == datetime(2026, 2, 11, 8, 3, 51, tzinfo=UTC)
 
 
+def test_a_zero_date_gmt_falls_back_to_the_site_local_date() -> None:
+    # Comments imported into WordPress can have comment_date_gmt 0000-00-00 00:00:00.
+    comment = {**load("wp_v2_comments_post_tricky")[0], "date_gmt": "-0001-11-30T00:00:00"}
+    (item,) = parse_comments([comment], site=TRICKY_SITE, post_url=TRICKY_POST)
+    assert item.created_at == datetime(2026, 2, 11, 9, 3, 51, tzinfo=UTC)
+
+
 def test_ugc_links_are_shared_links() -> None:
     comments = tricky()
     assert comments[5807].links == ("https://velotaf.example.org/hiver",)
@@ -141,7 +148,7 @@ def test_lone_surrogate_is_a_parse_error() -> None:
         {"code": "rest_no_route"},
         [None],
         [{"id": "2"}],
-        [{**load("wp_v2_comments_core_fixture")[0], "date_gmt": "yesterday"}],
+        [{**load("wp_v2_comments_core_fixture")[0], "date_gmt": "yesterday", "date": None}],
         [{**load("wp_v2_comments_core_fixture")[0], "content": "<p>x</p>"}],
         [{**load("wp_v2_comments_core_fixture")[0], "parent": True}],
         [{**load("wp_v2_comments_core_fixture")[0], "id": -1}],
@@ -292,6 +299,14 @@ def test_html_head_links() -> None:
     )
 
 
+def test_broken_link_targets_are_skipped() -> None:
+    links = parse_link_header(
+        '<http://[oops/wp-json/>; rel="https://api.w.org/", '
+        '<https://s.example/wp-json/wp/v2/posts/5>; rel="alternate"; type="application/json"'
+    )
+    assert discover(links, "https://s.example/x/") == (5, "https://s.example/wp-json/")
+
+
 def test_api_root_falls_back_to_the_alternate_link() -> None:
     links = [
         (
@@ -337,3 +352,10 @@ def test_pick_post_matches_the_link() -> None:
     assert pick_post([], "https://s.example/x/") is None
     with pytest.raises(ParseError):
         pick_post({"code": "rest_no_route"}, "https://s.example/x/")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from("<>/=\"' alinkrefhtp:.&;#![]-x"), max_size=200))
+def test_discovery_reads_any_page_without_raising(page: str) -> None:
+    links = html_links(page) + parse_link_header(page)
+    discover(links, "https://s.example/post/")

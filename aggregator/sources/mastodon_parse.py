@@ -140,8 +140,9 @@ def parse_status(obj: Mapping[str, Any], instance: str) -> ItemData:
       paragraph ``<p><strong>CW: …</strong></p>`` of ``html`` (and ``CW: …`` in
       ``text``), so a digest never shows the text without its warning, and a changed
       warning counts as an edit.
-    * ``in_reply_to`` is ``None``: the API names the parent only by its
-      instance-local id, not by its ``uri``; ``raw["in_reply_to_id"]`` keeps it.
+    * The API names a reply's parent only by its id on the serving instance, so
+      ``in_reply_to`` is that id as an alias (:func:`local_alias`), and every item
+      carries its own such alias in ``aliases``; the store joins the two.
     * Custom emoji stay ``:shortcode:`` text (no hotlinked images).
     """
     obj = _original(obj)
@@ -163,6 +164,7 @@ def parse_status(obj: Mapping[str, Any], instance: str) -> ItemData:
         # cannot cross into nh3.
         cleaned = clean(_SURROGATE.sub("\ufffd", content))
     language = (_opt_str(obj, "language", what) or "").strip() or None
+    parent_id = _opt_str(obj, "in_reply_to_id", what)
     return ItemData(
         key=keys.mastodon_status(uri),
         platform=PLATFORM,
@@ -174,7 +176,7 @@ def parse_status(obj: Mapping[str, Any], instance: str) -> ItemData:
         created_at=created_at,
         language=language,
         edited_at=edited_at,
-        in_reply_to=None,
+        in_reply_to=local_alias(instance, parent_id) if parent_id else None,
         engagement=Engagement(
             replies=_opt_int(obj, "replies_count", what),
             reposts=_opt_int(obj, "reblogs_count", what),
@@ -183,7 +185,17 @@ def parse_status(obj: Mapping[str, Any], instance: str) -> ItemData:
         hashtags=_hashtags(obj, what),
         links=cleaned.links,
         raw=obj,
+        aliases=(local_alias(instance, status_id),),
     )
+
+
+def local_alias(instance: str, status_id: str) -> str:
+    """A status's name on the instance that served it (``mastodon-local:host/id``).
+
+    Ids are instance-local: the same status has another id on every server, and a
+    reply names its parent only this way (``in_reply_to_id``).
+    """
+    return f"mastodon-local:{_host(instance)}/{status_id}"
 
 
 def parse_account(obj: Mapping[str, Any], instance: str) -> AuthorData:

@@ -35,7 +35,7 @@ API_REL = "https://api.w.org/"
 # Real offsets lie within UTC-12..UTC+14; anything else means date/date_gmt disagree
 # for another reason (a plugin rewriting one of them) and must not steer ``after``.
 _MAX_OFFSET = timedelta(hours=14)
-_BR_NEWLINE = re.compile(r"(<br\s*/?>)[ \t]*\r?\n", re.IGNORECASE)
+_BR_NEWLINE = re.compile(r"<br\s*/?>[ \t]*\r?\n", re.IGNORECASE)
 _REST_ITEM = re.compile(r"/wp/v2/([a-z0-9_-]+)/(\d+)/?$")
 
 
@@ -77,7 +77,7 @@ def _comment(c: Any, *, site: str, post_url: str) -> ItemData:
         author=author,
         html=cleaned.html,
         text=cleaned.text,
-        created_at=parse_gmt(_str(c, "date_gmt")),
+        created_at=_created_at(c, comment_id),
         in_reply_to=keys.wordpress_comment(site, parent) if parent else None,
         context_url=post_url,
         links=cleaned.links,
@@ -88,9 +88,29 @@ def _comment(c: Any, *, site: str, post_url: str) -> ItemData:
 def parse_gmt(value: str) -> datetime:
     """``date_gmt`` carries no suffix (``mysql_to_rfc3339``); it is UTC."""
     when = _naive(value)
-    if when.tzinfo is not None:
+    if when.tzinfo is None:
+        return when.replace(tzinfo=UTC)
+    try:
         return when.astimezone(UTC)
-    return when.replace(tzinfo=UTC)
+    except OverflowError as e:
+        raise ParseError(f"bad date {value[:40]!r}") from e
+
+
+def _created_at(c: Mapping[str, Any], comment_id: int) -> datetime:
+    # Comments imported from other platforms can carry a zero comment_date_gmt, which
+    # core renders as "-0001-11-30T00:00:00"; their site-local date is the best left,
+    # hours off at worst, rather than a fetch that fails on every run.
+    for name in ("date_gmt", "date"):
+        value = c.get(name)
+        if not isinstance(value, str):
+            continue
+        try:
+            when = parse_gmt(value)
+        except ParseError:
+            continue
+        if when.year > 1970:
+            return when
+    raise ParseError(f"comment {comment_id}: neither date_gmt nor date is a date")
 
 
 def site_offset(comment: Mapping[str, Any]) -> timedelta | None:
@@ -173,18 +193,21 @@ def discover(links: list[tuple[str, dict[str, str]]], base: str) -> tuple[int | 
     post_id: int | None = None
     root: str | None = None
     for target, params in links:
-        url = urljoin(base, target)
         rels = _rels(params)
-        if API_REL in rels and root is None:
-            root = url
-        elif (
-            "alternate" in rels
-            and params.get("type", "").lower() == "application/json"
-            and post_id is None
-        ):
-            post_id = rest_item_id(url)
-            if post_id is not None and root is None:
-                root = _root_of(url)
+        try:
+            url = urljoin(base, target)
+            if API_REL in rels and root is None:
+                root = url
+            elif (
+                "alternate" in rels
+                and params.get("type", "").lower() == "application/json"
+                and post_id is None
+            ):
+                post_id = rest_item_id(url)
+                if post_id is not None and root is None:
+                    root = _root_of(url)
+        except ValueError:  # urlsplit on a broken href ("http://[oops/")
+            continue
     return post_id, root
 
 
