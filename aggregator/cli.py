@@ -29,7 +29,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose else logging.WARNING,
+        level=logging.DEBUG
+        if args.verbose > 1
+        else logging.INFO
+        if args.verbose
+        else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if args.command is None:
@@ -47,8 +51,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="aggregator", description=__doc__)
-    p.add_argument("--config", "-c", help="configuration file (default: aggregator.toml, "
-                   "config/aggregator.toml, or $AGGREGATOR_CONFIG)")
+    p.add_argument(
+        "--config",
+        "-c",
+        help="configuration file (default: aggregator.toml, "
+        "config/aggregator.toml, or $AGGREGATOR_CONFIG)",
+    )
     p.add_argument("--verbose", "-v", action="count", default=0, help="more logging (-vv: debug)")
     p.add_argument("--version", action="version", version=f"aggregator {__version__}")
     sub = p.add_subparsers(dest="command")
@@ -81,11 +89,15 @@ def _parser() -> argparse.ArgumentParser:
     up = dbs.add_parser("upgrade", help="apply schema migrations")
     up.set_defaults(func=cmd_db_upgrade)
 
-    demo = sub.add_parser("demo", help="collect a bundled sample conversation from loopback "
-                          "servers and render its digest (no internet needed)")
+    demo = sub.add_parser(
+        "demo",
+        help="collect a bundled sample conversation from loopback "
+        "servers and render its digest (no internet needed)",
+    )
     demo.add_argument("--output", "-o", default="demo-output", help="folder for the demo's files")
-    demo.add_argument("--serve", action="store_true",
-                      help="keep the simulated platforms running until Ctrl-C")
+    demo.add_argument(
+        "--serve", action="store_true", help="keep the simulated platforms running until Ctrl-C"
+    )
     demo.set_defaults(func=cmd_demo)
     return p
 
@@ -102,8 +114,9 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     if not sources:
         console.print("no sources match; check the configuration or `aggregator sources`")
         return 1
-    reports = run_fetch(app, event=args.event, source_id=args.source, only_due=args.due,
-                        total=len(sources))
+    reports = run_fetch(
+        app, event=args.event, source_id=args.source, only_due=args.due, total=len(sources)
+    )
     print_reports(reports)
     return 0 if all(r.error is None for r in reports) else 1
 
@@ -112,13 +125,18 @@ def run_fetch(
     app: App, *, event: str | None, source_id: str | None, only_due: bool, total: int
 ) -> list[RunReport]:
     with Progress(
-        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        console=console, transient=True,
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=True,
     ) as progress:
         task = progress.add_task("fetching", total=total)
         return asyncio.run(
             app.fetch(
-                event=event, source_id=source_id, only_due=only_due,
+                event=event,
+                source_id=source_id,
+                only_due=only_due,
                 on_done=lambda _r: progress.advance(task),
             )
         )
@@ -129,12 +147,15 @@ def print_reports(reports: Sequence[RunReport]) -> None:
     for col in ("source", "fetched", "new", "updated", "deleted", "left out", "result"):
         table.add_column(col, justify="right" if col not in ("source", "result") else "left")
     for r in sorted(reports, key=lambda r: r.source_id):
-        result = (
-            f"[red]{r.error}[/]" if r.error else "not modified" if r.not_modified else "ok"
-        )
+        result = f"[red]{r.error}[/]" if r.error else "not modified" if r.not_modified else "ok"
         table.add_row(
-            r.source_id, str(r.fetched), str(r.counts.new), str(r.counts.updated),
-            str(r.counts.deleted), str(sum(r.excluded.values())), result,
+            r.source_id,
+            str(r.fetched),
+            str(r.counts.new),
+            str(r.counts.updated),
+            str(r.counts.deleted),
+            str(sum(r.excluded.values())),
+            result,
         )
     out.print(table)
 
@@ -146,15 +167,21 @@ def cmd_digest(args: argparse.Namespace) -> int:
     app = _app(args)
     event = app.store.event(args.slug)
     if event is None:
-        console.print(f"no event {args.slug!r}; configured: "
-                      + ", ".join(e.slug for e in app.store.events()))
+        console.print(
+            f"no event {args.slug!r}; configured: " + ", ".join(e.slug for e in app.store.events())
+        )
         return 1
     period = day_period(event, args.date) if args.date else event_period(event)
     context = build_context(app.store, event, period, now=app.clock())
     text = render(context, args.format, make_environment(app.settings.digest.templates))
-    target = Path(args.output) if args.output else (
-        app.settings.digest.output / event.slug
-        / f"{args.date.isoformat() if args.date else 'event'}.{args.format}"
+    target = (
+        Path(args.output)
+        if args.output
+        else (
+            app.settings.digest.output
+            / event.slug
+            / f"{args.date.isoformat() if args.date else 'event'}.{args.format}"
+        )
     )
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, "utf-8")
@@ -189,8 +216,12 @@ def cmd_sources(args: argparse.Namespace) -> int:
         if not h.enabled:
             continue
         table.add_row(
-            h.id, str(h.items), _when(h.last_success_at), str(h.error_count),
-            h.last_error or "", _when(h.next_check_at),
+            h.id,
+            str(h.items),
+            _when(h.last_success_at),
+            str(h.error_count),
+            h.last_error or "",
+            _when(h.next_check_at),
         )
     out.print(table)
     return 0

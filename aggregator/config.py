@@ -49,8 +49,11 @@ class FetchSettings(_Model):
         6, gt=0, description="Longest wait after repeated failures of one source."
     )
     max_pages: int = Field(
-        20, ge=1, le=1000, description="Pages one source may fetch in one pass; the rest "
-        "is fetched on the next pass, without gaps."
+        20,
+        ge=1,
+        le=1000,
+        description="Pages one source may fetch in one pass; the rest "
+        "is fetched on the next pass, without gaps.",
     )
     timeout_seconds: float = Field(20, gt=0, description="Per-request HTTP timeout.")
     concurrency: int = Field(8, ge=1, le=256, description="Sources fetched at once.")
@@ -95,7 +98,9 @@ class EventSettings(_Model):
     @classmethod
     def _slug(cls, v: str) -> str:
         if not SLUG.match(v):
-            raise ValueError("use 1-63 characters a-z, 0-9 and '-', starting with a letter or digit")
+            raise ValueError(
+                "use 1-63 characters a-z, 0-9 and '-', starting with a letter or digit"
+            )
         return v
 
     @field_validator("hashtags")
@@ -216,7 +221,9 @@ def _validate_source(file: str, key: str, source: SourceSettings) -> None:
         impl = get_source(source.platform)
     except UnknownPlatform:
         allowed = ", ".join(sorted(registry()))
-        raise ConfigError(file, f"{key}.platform", f"{source.platform!r} is not one of: {allowed}")
+        raise ConfigError(
+            file, f"{key}.platform", f"{source.platform!r} is not one of: {allowed}"
+        ) from None
     try:
         impl.Options.model_validate(source.model_extra or {})
     except ValidationError as e:

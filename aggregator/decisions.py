@@ -127,7 +127,7 @@ def next_check_after_failure(
     """Exponential back-off from the normal interval, capped; a platform's own
     Retry-After wins when it asks for longer. ``error_count`` includes this failure."""
     rng = rng or random.Random()
-    factor = 2 ** min(error_count, 16)
+    factor: int = 2 ** min(error_count, 16)
     if isinstance(error, PermanentError):
         factor *= 4  # needs a person; do not hammer
     wait = min(schedule.interval * factor, schedule.max_backoff)

@@ -11,9 +11,27 @@ from typing import Any, TextIO
 from aggregator.store import StoredItemView
 
 FIELDS = (
-    "platform", "kind", "key", "url", "author_name", "author_handle", "author_url", "title",
-    "text", "html", "language", "created_at", "edited_at", "in_reply_to", "context_url",
-    "replies", "reposts", "likes", "hashtags", "links", "source_ids",
+    "platform",
+    "kind",
+    "key",
+    "url",
+    "author_name",
+    "author_handle",
+    "author_url",
+    "title",
+    "text",
+    "html",
+    "language",
+    "created_at",
+    "edited_at",
+    "in_reply_to",
+    "context_url",
+    "replies",
+    "reposts",
+    "likes",
+    "hashtags",
+    "links",
+    "source_ids",
 )
 
 

@@ -17,9 +17,34 @@ import nh3
 from aggregator.urls import canonical_url
 
 ALLOWED_TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "cite", "code", "del", "em", "h1", "h2", "h3",
-    "h4", "h5", "h6", "i", "li", "ol", "p", "pre", "q", "s", "span", "strong", "sub",
-    "sup", "u", "ul",
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "cite",
+    "code",
+    "del",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "i",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "q",
+    "s",
+    "span",
+    "strong",
+    "sub",
+    "sup",
+    "u",
+    "ul",
 }
 ALLOWED_ATTRIBUTES = {
     "a": {"href", "title"},
@@ -69,9 +94,7 @@ def clean(html: str, *, base_url: str | None = None) -> Cleaned:
     html = _SURROGATE.sub("\ufffd", html)
     html = _IMG_ALT.sub(lambda m: escape(m.group(1) or m.group(2) or ""), html)
     safe = CLEANER.clean(html).strip()
-    return Cleaned(
-        html=safe, text=_text(safe), links=tuple(dict.fromkeys(_links(safe, base_url)))
-    )
+    return Cleaned(html=safe, text=_text(safe), links=tuple(dict.fromkeys(_links(safe, base_url))))
 
 
 def text_to_html(text: str) -> str:

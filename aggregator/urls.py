@@ -28,7 +28,7 @@ def canonical_url(url: str, *, base: str | None = None) -> str | None:
     if scheme not in ("http", "https") or not parts.hostname:
         return None
     host = parts.hostname.lower()
-    if port and not (scheme, port) in (("http", 80), ("https", 443)):
+    if port and (scheme, port) not in (("http", 80), ("https", 443)):
         host = f"{host}:{port}"
     query = [
         (k, v)

@@ -30,10 +30,23 @@ from aggregator.sources.mastodon_parse import parse_status
 from aggregator.store import EventRecord, Store
 from aggregator.store.ingest import _row
 
-TEMPLATE_PATH = Path(__file__).resolve().parents[1] / "tests" / "data" / "mastodon" / "timeline_tag_hoot.json"
+TEMPLATE_PATH = (
+    Path(__file__).resolve().parents[1] / "tests" / "data" / "mastodon" / "timeline_tag_hoot.json"
+)
 BATCH = 800  # a fetch of 20 pages of 40 statuses
 T0 = datetime(2026, 11, 20, tzinfo=UTC)
-WORDS = ["coproduction", "resources", "launch", "care", "people", "services", "evidence", "together", "films", "guide"]
+WORDS = [
+    "coproduction",
+    "resources",
+    "launch",
+    "care",
+    "people",
+    "services",
+    "evidence",
+    "together",
+    "films",
+    "guide",
+]
 
 
 PAGE = 40
@@ -65,7 +78,8 @@ def statuses(count: int) -> Iterator[dict[str, Any]]:
         words = " ".join(WORDS[(n + i) % len(WORDS)] for i in range(12))
         s["content"] = (
             f'<p>{words} <a href="https://bench.example/tags/coproduction" class="mention hashtag" '
-            f'rel="tag">#<span>coproduction</span></a> <a href="https://link.example/{n % 500}?utm_source=x" '
+            f'rel="tag">#<span>coproduction</span></a> '
+            f'<a href="https://link.example/{n % 500}?utm_source=x" '
             f'rel="nofollow noopener" target="_blank"><span class="invisible">https://</span>'
             f'<span class="">link.example/{n % 500}</span></a></p>'
         )
@@ -79,7 +93,9 @@ def statuses(count: int) -> Iterator[dict[str, Any]]:
 
 def run_ours(count: int, db: Path) -> float:
     store = Store.open(f"sqlite:///{db}")
-    spec = SourceSpec("bench/mastodon:bench.example", "bench", "mastodon", "bench.example", ("coproduction",))
+    spec = SourceSpec(
+        "bench/mastodon:bench.example", "bench", "mastodon", "bench.example", ("coproduction",)
+    )
     store.sync_event(
         EventRecord("bench", "Bench", ("coproduction",), "UTC", T0.date(), T0.date(), 0), [spec], T0
     )
@@ -90,21 +106,44 @@ def run_ours(count: int, db: Path) -> float:
         start = time.perf_counter()
         batch.extend(parse_status(raw, "https://bench.example") for raw in orjson.loads(body))
         if len(batch) >= BATCH:
-            store.record_success(source, FetchResult(tuple(batch), {}), started_at=T0, now=T0, next_check_at=T0)
+            store.record_success(
+                source, FetchResult(tuple(batch), {}), started_at=T0, now=T0, next_check_at=T0
+            )
             batch = []
         elapsed += time.perf_counter() - start
     start = time.perf_counter()
     if batch:
-        store.record_success(source, FetchResult(tuple(batch), {}), started_at=T0, now=T0, next_check_at=T0)
+        store.record_success(
+            source, FetchResult(tuple(batch), {}), started_at=T0, now=T0, next_check_at=T0
+        )
     elapsed += time.perf_counter() - start
     store.close()
     return elapsed
 
 
 RAW_COLUMNS = (
-    "key", "platform", "kind", "url", "author_key", "title", "html", "text", "language",
-    "created_at", "edited_at", "updated_at", "in_reply_to", "context_url", "replies_count",
-    "reposts_count", "likes_count", "hashtags", "links", "raw", "content_hash", "fetched_at",
+    "key",
+    "platform",
+    "kind",
+    "url",
+    "author_key",
+    "title",
+    "html",
+    "text",
+    "language",
+    "created_at",
+    "edited_at",
+    "updated_at",
+    "in_reply_to",
+    "context_url",
+    "replies_count",
+    "reposts_count",
+    "likes_count",
+    "hashtags",
+    "links",
+    "raw",
+    "content_hash",
+    "fetched_at",
 )
 
 
@@ -113,10 +152,16 @@ def run_raw(count: int, db: Path) -> float:
     rows = []
     for raw in statuses(count):
         r = _row(parse_status(raw, "https://bench.example"), T0) | {"fetched_at": T0}
-        rows.append(tuple(
-            json.dumps(v) if isinstance(v, (list, dict)) else v.isoformat() if isinstance(v, datetime) else v
-            for v in (r[c] for c in RAW_COLUMNS)
-        ))
+        rows.append(
+            tuple(
+                json.dumps(v)
+                if isinstance(v, (list, dict))
+                else v.isoformat()
+                if isinstance(v, datetime)
+                else v
+                for v in (r[c] for c in RAW_COLUMNS)
+            )
+        )
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(
@@ -124,17 +169,17 @@ def run_raw(count: int, db: Path) -> float:
     )
     start = time.perf_counter()
     with conn:
-        conn.executemany(
-            f"INSERT INTO items ({', '.join(RAW_COLUMNS)}) VALUES ({', '.join('?' * len(RAW_COLUMNS))})",
-            rows,
-        )
+        marks = ", ".join("?" * len(RAW_COLUMNS))
+        conn.executemany(f"INSERT INTO items ({', '.join(RAW_COLUMNS)}) VALUES ({marks})", rows)
     elapsed = time.perf_counter() - start
     conn.close()
     return elapsed
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-baseline", action="store_true", help="skip the raw sqlite3 run")
@@ -147,15 +192,22 @@ def main() -> None:
                 raw.append(run_raw(args.count, Path(tmp) / "raw.db"))
     ours_rate = args.count / statistics.median(ours)
     print(f"statuses: {args.count:,}  repeats: {args.repeat}")
-    print(f"aggregator ingest (parse+sanitize+normalize+upsert): {ours_rate:,.0f} posts/s "
-          f"(median {statistics.median(ours):.2f} s; runs {', '.join(f'{t:.2f}' for t in ours)})")
+    print(
+        f"aggregator ingest (parse+sanitize+normalize+upsert): {ours_rate:,.0f} posts/s "
+        f"(median {statistics.median(ours):.2f} s; runs {', '.join(f'{t:.2f}' for t in ours)})"
+    )
     if raw:
         raw_rate = args.count / statistics.median(raw)
-        print(f"raw sqlite3 executemany of the same rows:          {raw_rate:,.0f} rows/s "
-              f"(median {statistics.median(raw):.2f} s)")
+        print(
+            f"raw sqlite3 executemany of the same rows:          {raw_rate:,.0f} rows/s "
+            f"(median {statistics.median(raw):.2f} s)"
+        )
         print(f"ratio ours/raw: {ours_rate / raw_rate:.2f}  (target >= 0.33)")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS of this process: {peak_mb:.0f} MB" + ("" if raw else "  (target < 200 MB for 1,000,000)"))
+    print(
+        f"peak RSS of this process: {peak_mb:.0f} MB"
+        + ("" if raw else "  (target < 200 MB for 1,000,000)")
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Small chainable fakes for pipeline tests (no network).
 
-    source = FakeSource().post(1).post(2, text="edited").fails(TemporaryError("boom"))
+source = FakeSource().post(1).post(2, text="edited").fails(TemporaryError("boom"))
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ def item(
         platform=platform,
         kind=kind,  # type: ignore[arg-type]
         url=f"https://{platform}.example/{n}",
-        author=AuthorData(key=f"{platform}:@{author}", platform=platform, name=author.title(), handle=f"@{author}"),
+        author=AuthorData(
+            key=f"{platform}:@{author}", platform=platform, name=author.title(), handle=f"@{author}"
+        ),
         html=f"<p>{body}</p>",
         text=body,
         created_at=created or T0 + timedelta(minutes=n),
@@ -53,8 +55,13 @@ def item(
 
 
 def spec(source_id: str = "ev/fake:one", event: str = "ev", platform: str = "fake") -> SourceSpec:
-    return SourceSpec(id=source_id, event=event, platform=platform, target=source_id.split(":")[-1],
-                      hashtags=("coproduction",))
+    return SourceSpec(
+        id=source_id,
+        event=event,
+        platform=platform,
+        target=source_id.split(":")[-1],
+        hashtags=("coproduction",),
+    )
 
 
 class _Options(BaseModel):
@@ -73,8 +80,13 @@ class FakeSource:
     def target(self, options: BaseModel) -> str:
         return "fake"
 
-    def returns(self, *items: ItemData, listing: bool = False, state: Mapping[str, Any] | None = None,
-                excluded: Mapping[str, int] | None = None) -> FakeSource:
+    def returns(
+        self,
+        *items: ItemData,
+        listing: bool = False,
+        state: Mapping[str, Any] | None = None,
+        excluded: Mapping[str, int] | None = None,
+    ) -> FakeSource:
         self.script.append(
             FetchResult(
                 items=tuple(items),

@@ -45,22 +45,48 @@ def test_the_shipped_example_loads_with_stable_source_ids() -> None:
 
 
 def test_the_database_url_can_come_from_the_environment(tmp_path: Path) -> None:
-    settings = load_settings(write(tmp_path, MINIMAL), env={"AGGREGATOR_DATABASE_URL": "sqlite:///x.db"})
+    settings = load_settings(
+        write(tmp_path, MINIMAL), env={"AGGREGATOR_DATABASE_URL": "sqlite:///x.db"}
+    )
     assert settings.database.url == "sqlite:///x.db"
 
 
 @pytest.mark.parametrize(
     ("change", "key", "allowed"),
     [
-        (('timezone = "Europe/London"', 'timezone = "Europe/Londn"'), "events[0].timezone", "IANA time zone"),
+        (
+            ('timezone = "Europe/London"', 'timezone = "Europe/Londn"'),
+            "events[0].timezone",
+            "IANA time zone",
+        ),
         (('slug = "copro-launch"', 'slug = "Copro Launch!"'), "events[0].slug", "a-z, 0-9"),
         (("ends = 2026-11-22", "ends = 2026-11-19"), "events[0]", "before starts"),
-        (('hashtags = ["coproduction"]', 'hashtags = ["copro duction"]'), "events[0].hashtags", "not a hashtag"),
+        (
+            ('hashtags = ["coproduction"]', 'hashtags = ["copro duction"]'),
+            "events[0].hashtags",
+            "not a hashtag",
+        ),
         (('hashtags = ["coproduction"]', "hashtags = []"), "events[0].hashtags", "at least 1"),
-        (('platform = "mastodon"', 'platform = "myspace"'), "events[0].sources[0].platform", "mastodon"),
-        (('instance = "https://mastodon.social"', 'instance = "mastodon social"'), "events[0].sources[0].instance", ""),
-        (('instance = "https://mastodon.social"', 'instanc = "https://mastodon.social"'), "events[0].sources[0]", ""),
-        (('title = "Coproduction resources launch"', 'titel = "x"'), "events[0].titel", "unknown key"),
+        (
+            ('platform = "mastodon"', 'platform = "myspace"'),
+            "events[0].sources[0].platform",
+            "mastodon",
+        ),
+        (
+            ('instance = "https://mastodon.social"', 'instance = "mastodon social"'),
+            "events[0].sources[0].instance",
+            "",
+        ),
+        (
+            ('instance = "https://mastodon.social"', 'instanc = "https://mastodon.social"'),
+            "events[0].sources[0]",
+            "",
+        ),
+        (
+            ('title = "Coproduction resources launch"', 'titel = "x"'),
+            "events[0].titel",
+            "unknown key",
+        ),
         (("starts = 2026-11-20", "starts = 2026-13-40"), "-", "not valid TOML"),
     ],
 )
@@ -81,7 +107,7 @@ def test_a_missing_file_is_a_configuration_error(tmp_path: Path) -> None:
 
 
 def test_two_events_cannot_share_a_slug(tmp_path: Path) -> None:
-    event = MINIMAL[MINIMAL.index("[[events]]"):]
+    event = MINIMAL[MINIMAL.index("[[events]]") :]
     with pytest.raises(ConfigError, match="two events have the slug"):
         load_settings(write(tmp_path, event + event), env={})
 
@@ -108,9 +134,7 @@ def test_every_setting_and_every_source_option_is_documented() -> None:
     from aggregator.config import DatabaseSettings, DigestSettings, EventSettings, FetchSettings
 
     models += [DatabaseSettings, FetchSettings, DigestSettings, EventSettings]
-    missing = {
-        f"{m.__name__}.{k}" for m in models for k in _keys(m) if f"`{k}`" not in readme
-    }
+    missing = {f"{m.__name__}.{k}" for m in models for k in _keys(m) if f"`{k}`" not in readme}
     assert not missing, f"undocumented settings: {sorted(missing)}"
     for model in models:
         for name, field in model.model_fields.items():

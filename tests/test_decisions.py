@@ -25,13 +25,15 @@ def stored(n: int, **kw) -> StoredItem:
 def test_unknown_keys_are_new_known_unchanged_ones_are_not_rewritten() -> None:
     plan = plan_items([item(1), item(2)], {"fake:2": stored(2)})
     assert [i.key for i in plan.new] == ["fake:1"]
-    assert plan.changed == [] and plan.unchanged == [102]
+    assert plan.changed == []
+    assert plan.unchanged == [102]
 
 
 def test_a_text_change_is_an_edit() -> None:
     plan = plan_items([item(2, text="new")], {"fake:2": stored(2)})
     (change,) = plan.changed
-    assert change.edited and not change.restored
+    assert change.edited
+    assert not change.restored
 
 
 def test_only_the_counts_moving_is_a_change_but_not_an_edit() -> None:
@@ -63,7 +65,9 @@ def test_the_content_hash_ignores_counts_and_threading_but_not_words() -> None:
     assert replace(base, engagement=Engagement(likes=9)).content_hash == base.content_hash
     assert replace(base, in_reply_to="fake:0").content_hash == base.content_hash
     assert replace(base, html="<p>other</p>", text="other").content_hash != base.content_hash
-    assert replace(base, edited_at=datetime(2026, 1, 1, tzinfo=UTC)).content_hash == base.content_hash
+    assert (
+        replace(base, edited_at=datetime(2026, 1, 1, tzinfo=UTC)).content_hash == base.content_hash
+    )
 
 
 def test_tombstones_are_live_items_missing_from_the_listing() -> None:

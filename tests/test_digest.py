@@ -18,8 +18,15 @@ from tests.fakes import item, spec
 
 DATA = Path(__file__).parent / "data" / "digest"
 # New York: a day there runs 05:00 to 05:00 UTC in November, which tests the boundaries.
-EVENT = EventRecord("ev", "Coproduction launch", ("coproduction",), "America/New_York",
-                    date(2026, 11, 20), date(2026, 11, 21), 1)
+EVENT = EventRecord(
+    "ev",
+    "Coproduction launch",
+    ("coproduction",),
+    "America/New_York",
+    date(2026, 11, 20),
+    date(2026, 11, 21),
+    1,
+)
 DAY_START = datetime(2026, 11, 20, 5, 0, tzinfo=UTC)
 BLOG = "https://blog.example/2026/11/20/coproduction-win/"
 NOW = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
@@ -31,18 +38,44 @@ def at(minutes: int) -> datetime:
 
 def conversation():
     return [
-        item(1, text="We launch our coproduction resources today", author="carehub",
-             links=("https://care.example.org/coproduction",), likes=20, created=at(60)),
+        item(
+            1,
+            text="We launch our coproduction resources today",
+            author="carehub",
+            links=("https://care.example.org/coproduction",),
+            likes=20,
+            created=at(60),
+        ),
         item(2, text="Congratulations!", author="ngozi", reply_to=1, created=at(75)),
         item(3, text="Thank you", author="carehub", reply_to=2, created=at(80)),
-        item(4, text="Wrote it up", author="dan", links=(BLOG, "https://care.example.org/coproduction"),
-             created=at(200)),
+        item(
+            4,
+            text="Wrote it up",
+            author="dan",
+            links=(BLOG, "https://care.example.org/coproduction"),
+            created=at(200),
+        ),
         item(5, text="the night before", author="priya", created=DAY_START - timedelta(minutes=1)),
         item(6, text="the next day", author="priya", created=DAY_START + timedelta(days=1)),
-        item(41, platform="wordpress", kind="comment", author="zoë & max", context_url=BLOG,
-             text="Great write-up", created=at(300)),
-        item(42, platform="wordpress", kind="comment", author="dan", context_url=BLOG, reply_to=41,
-             text="Thanks!", created=at(320)),
+        item(
+            41,
+            platform="wordpress",
+            kind="comment",
+            author="zoë & max",
+            context_url=BLOG,
+            text="Great write-up",
+            created=at(300),
+        ),
+        item(
+            42,
+            platform="wordpress",
+            kind="comment",
+            author="dan",
+            context_url=BLOG,
+            reply_to=41,
+            text="Thanks!",
+            created=at(320),
+        ),
     ]
 
 
@@ -50,8 +83,13 @@ def conversation():
 def filled(store: Store) -> Store:
     store.sync_event(EVENT, [spec("ev/fake:one")], NOW)
     (source,) = store.sources()
-    store.record_success(source, FetchResult(items=tuple(conversation()), state={}),
-                         started_at=NOW, now=NOW, next_check_at=NOW)
+    store.record_success(
+        source,
+        FetchResult(items=tuple(conversation()), state={}),
+        started_at=NOW,
+        now=NOW,
+        next_check_at=NOW,
+    )
     return store
 
 
@@ -115,14 +153,18 @@ def test_hostile_html_never_reaches_the_page_even_if_stored(filled: Store) -> No
         '<a href="javascript:alert(3)">j</a></p>',
         author=replace(section.threads[0].item.author, name="<script>alert(4)</script>"),
     )
-    ctx = replace(ctx, platforms=(replace(section, threads=(replace(section.threads[0], item=evil),)),))
+    ctx = replace(
+        ctx, platforms=(replace(section, threads=(replace(section.threads[0], item=evil),)),)
+    )
     page = render(ctx, "html")
     for bad in ("<script", "onerror", "onclick", "javascript:"):
         assert bad not in page
     assert "&lt;script&gt;alert(4)" in page
 
 
-def test_a_template_in_the_users_folder_overrides_the_packaged_one(filled: Store, tmp_path: Path) -> None:
+def test_a_template_in_the_users_folder_overrides_the_packaged_one(
+    filled: Store, tmp_path: Path
+) -> None:
     (tmp_path / "digest.html").write_text("{{ d.event.title }}: {{ d.totals.items }} items")
     ctx = build_context(filled, EVENT, day_period(EVENT, date(2026, 11, 20)), now=NOW)
     assert render(ctx, "html", make_environment(tmp_path)) == "Coproduction launch: 6 items"

@@ -5,14 +5,15 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from aggregator.store import Store
-from aggregator.store import migrate
+from aggregator.store import Store, migrate
 from aggregator.store.schema import Base
 
 
 def test_migrations_produce_exactly_the_declared_schema(store: Store) -> None:
     with store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+        )
     assert diff == []
 
 

@@ -18,7 +18,9 @@ from aggregator.update import Updater
 from tests.conftest import Clock
 from tests.fakes import FakeSource, item, spec
 
-EVENT = EventRecord("ev", "Event", ("coproduction",), "UTC", date(2026, 11, 20), date(2026, 11, 22), 0)
+EVENT = EventRecord(
+    "ev", "Event", ("coproduction",), "UTC", date(2026, 11, 20), date(2026, 11, 22), 0
+)
 SCHEDULE = Schedule(interval=timedelta(minutes=15), max_backoff=timedelta(hours=6), jitter=0)
 
 
@@ -27,14 +29,17 @@ def run(store: Store, clock: Clock, fake: FakeSource, *source_ids: str):
 
     async def go():
         async with httpx.AsyncClient() as client:
-            updater = Updater(store=store, client=client, clock=clock, schedule=SCHEDULE,
-                              sources={"fake": fake})
+            updater = Updater(
+                store=store, client=client, clock=clock, schedule=SCHEDULE, sources={"fake": fake}
+            )
             return await updater.update(store.sources(event="ev"))
 
     return asyncio.run(go())
 
 
-def test_items_and_state_are_stored_and_the_next_check_is_scheduled(store: Store, clock: Clock) -> None:
+def test_items_and_state_are_stored_and_the_next_check_is_scheduled(
+    store: Store, clock: Clock
+) -> None:
     fake = FakeSource().returns(item(1), item(2), state={"cursor": "2"})
     (report,) = run(store, clock, fake, "ev/fake:one")
     assert (report.counts.new, report.error) == (2, None)
@@ -64,7 +69,8 @@ def test_a_failing_source_does_not_stop_the_others_nor_lose_what_was_stored(
     with caplog.at_level(logging.WARNING):
         reports = {r.source_id: r for r in run(store, clock, fake, "ev/fake:one", "ev/fake:two")}
     failed, ok = reports["ev/fake:one"], reports["ev/fake:two"]
-    assert failed.error is not None and ok.error is None
+    assert failed.error is not None
+    assert ok.error is None
     assert ok.counts.new == 1
     one = store.sources(source_id="ev/fake:one")[0]
     assert one.state == {"cursor": "1"}, "a failed fetch must not advance the cursor"
@@ -98,20 +104,29 @@ def test_repeated_failures_back_off_exponentially_up_to_a_cap(store: Store, cloc
     assert (source.error_count, source.next_check_at - clock()) == (0, timedelta(minutes=15))
 
 
-def test_the_fetch_context_carries_the_clock_and_the_events_horizon(store: Store, clock: Clock) -> None:
+def test_the_fetch_context_carries_the_clock_and_the_events_horizon(
+    store: Store, clock: Clock
+) -> None:
     fake = FakeSource().returns()
     store.sync_event(EVENT, [spec("ev/fake:one")], clock())
 
     async def go():
         async with httpx.AsyncClient() as client:
             horizon = clock() - timedelta(days=2)
-            updater = Updater(store=store, client=client, clock=clock, schedule=SCHEDULE,
-                              sources={"fake": fake}, horizons={"ev": horizon}, max_pages=7)
+            updater = Updater(
+                store=store,
+                client=client,
+                clock=clock,
+                schedule=SCHEDULE,
+                sources={"fake": fake},
+                horizons={"ev": horizon},
+                max_pages=7,
+            )
             await updater.update(store.sources())
             return horizon
 
     horizon = asyncio.run(go())
-    (_, ctx), = fake.calls
+    ((_, ctx),) = fake.calls
     assert (ctx.now, ctx.horizon, ctx.max_pages) == (clock(), horizon, 7)
 
 
@@ -120,7 +135,9 @@ def test_an_unknown_platform_is_an_error_on_that_source(store: Store, clock: Clo
 
     async def go():
         async with httpx.AsyncClient() as client:
-            updater = Updater(store=store, client=client, clock=clock, schedule=SCHEDULE, sources={})
+            updater = Updater(
+                store=store, client=client, clock=clock, schedule=SCHEDULE, sources={}
+            )
             return await updater.update(store.sources())
 
     (report,) = asyncio.run(go())

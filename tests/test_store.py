@@ -16,8 +16,9 @@ from aggregator.store.schema import Author, Item, ItemLink, Link
 from tests.fakes import item, spec
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-EVENT = EventRecord("ev", "Event", ("coproduction",), "Europe/London", date(2026, 11, 20),
-                    date(2026, 11, 22), 1)
+EVENT = EventRecord(
+    "ev", "Event", ("coproduction",), "Europe/London", date(2026, 11, 20), date(2026, 11, 22), 1
+)
 
 
 def setup(store: Store, *source_ids: str) -> list[SourceState]:
@@ -32,8 +33,9 @@ def save(store: Store, source: SourceState, *items, listing: bool = False, state
         state=state or {"cursor": "x"},
         listing=frozenset(i.key for i in items) if listing else None,
     )
-    return store.record_success(source, result, started_at=NOW, now=NOW,
-                                next_check_at=NOW + timedelta(minutes=15))
+    return store.record_success(
+        source, result, started_at=NOW, now=NOW, next_check_at=NOW + timedelta(minutes=15)
+    )
 
 
 def count(store: Store, model) -> int:
@@ -96,7 +98,12 @@ def test_items_missing_from_a_complete_listing_become_counted_tombstones(store: 
     assert counts.deleted == 1
     assert [v.item.key for v in store.items("ev")] == ["fake:2"]
     (gone,) = [v for v in store.items("ev", include_deleted=True) if v.deleted]
-    assert (gone.item.text, gone.item.html, dict(gone.item.raw), gone.item.links) == ("", "", {}, ())
+    assert (gone.item.text, gone.item.html, dict(gone.item.raw), gone.item.links) == (
+        "",
+        "",
+        {},
+        (),
+    )
     assert store.counts("ev") == {"items": 1, "deleted": 1}
     assert count(store, ItemLink) == 0
 
@@ -139,10 +146,16 @@ def test_a_failure_is_data_on_the_source_and_leaves_state_and_items_alone(store:
     (source,) = setup(store)
     save(store, source, item(1), state={"min_id": "42"})
     later = NOW + timedelta(hours=1)
-    store.record_failure(source, "HTTP 503 from x", started_at=later, now=later,
-                         next_check_at=later + timedelta(minutes=30))
-    store.record_failure(source, "timeout", started_at=later, now=later,
-                         next_check_at=later + timedelta(hours=1))
+    store.record_failure(
+        source,
+        "HTTP 503 from x",
+        started_at=later,
+        now=later,
+        next_check_at=later + timedelta(minutes=30),
+    )
+    store.record_failure(
+        source, "timeout", started_at=later, now=later, next_check_at=later + timedelta(hours=1)
+    )
     (after,) = store.sources(source_id=source.spec.id)
     assert after.state == {"min_id": "42"}
     assert (after.last_error, after.error_count) == ("timeout", 2)
@@ -153,7 +166,7 @@ def test_a_failure_is_data_on_the_source_and_leaves_state_and_items_alone(store:
 
 
 def test_due_sources_are_those_whose_next_check_has_come(store: Store) -> None:
-    a, b = setup(store, "ev/fake:one", "ev/fake:two")
+    a, _ = setup(store, "ev/fake:one", "ev/fake:two")
     save(store, a, item(1))  # next check in 15 minutes
     due = store.sources(due_at=NOW + timedelta(minutes=1))
     assert [s.spec.id for s in due] == ["ev/fake:two"]
@@ -170,15 +183,26 @@ def test_reconfiguring_keeps_state_and_disables_removed_sources(store: Store) ->
 def test_items_of_a_period_are_selected_by_creation_time(store: Store) -> None:
     (source,) = setup(store)
     t = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
-    save(store, source, item(1, created=t - timedelta(seconds=1)), item(2, created=t),
-         item(3, created=t + timedelta(hours=23, minutes=59)), item(4, created=t + timedelta(days=1)))
+    save(
+        store,
+        source,
+        item(1, created=t - timedelta(seconds=1)),
+        item(2, created=t),
+        item(3, created=t + timedelta(hours=23, minutes=59)),
+        item(4, created=t + timedelta(days=1)),
+    )
     day = store.items("ev", since=t, until=t + timedelta(days=1))
     assert [v.item.key for v in day] == ["fake:2", "fake:3"]
 
 
 def test_links_are_stored_once_per_url(store: Store) -> None:
     (source,) = setup(store)
-    save(store, source, item(1, links=("https://a.example/",)), item(2, links=("https://a.example/", "https://b.example/")))
+    save(
+        store,
+        source,
+        item(1, links=("https://a.example/",)),
+        item(2, links=("https://a.example/", "https://b.example/")),
+    )
     assert count(store, Link) == 2
     assert count(store, ItemLink) == 3
 

@@ -50,7 +50,7 @@ def demo_config(urls: dict[str, str], folder: Path) -> str:
     )
     return f"""# Written by `aggregator demo`: the sample event, collected from loopback servers.
 [database]
-url = "sqlite:///{(folder / 'demo.db').as_posix()}"
+url = "sqlite:///{(folder / "demo.db").as_posix()}"
 
 [digest]
 output = "{folder.as_posix()}"
@@ -66,11 +66,11 @@ lookback_days = 1
 {mastodon}
 [[events.sources]]
 platform = "wordpress"
-post = "{urls['blog_post']}"
+post = "{urls["blog_post"]}"
 
 [[events.sources]]
 platform = "feed"
-url = "{urls['comment_feed']}"
+url = "{urls["comment_feed"]}"
 """
 
 
@@ -86,8 +86,10 @@ def run_demo(folder: Path, *, serve: bool = False, console: Console | None = Non
         config = folder / "demo.toml"
         config.write_text(demo_config(urls, folder), "utf-8")
         app = build_app(load_settings(config), env={})
-        console.print(f"[bold]Collecting[/] the sample #coproduction conversation from "
-                      f"{len(urls) - 1} loopback servers into {folder / 'demo.db'}")
+        console.print(
+            f"[bold]Collecting[/] the sample #coproduction conversation from "
+            f"{len(urls) - 1} loopback servers into {folder / 'demo.db'}"
+        )
         print_reports(asyncio.run(app.fetch()))
         again = asyncio.run(app.fetch())
         console.print(
@@ -112,7 +114,8 @@ def run_demo(folder: Path, *, serve: bool = False, console: Console | None = Non
                 written.append(path)
         whole = folder / SLUG / "event.html"
         console.print(f"\n[bold green]Digest ready:[/] {whole}")
-        console.print(f"Day digests: {', '.join(p.name for p in written if p.suffix == '.html' and p != whole)}")
+        days = [p.name for p in written if p.suffix == ".html" and p != whole]
+        console.print(f"Day digests: {', '.join(days)}")
         console.print(f"Configuration used: {config}")
         app.store.close()
         if serve:

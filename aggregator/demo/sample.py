@@ -17,13 +17,41 @@ BLOG_SLUG = "coproduction-win"
 BLOG_TITLE = "#Coproduction = win (and Bill Shankly)"
 
 _ACCOUNTS: dict[str, dict[str, Any]] = {
-    "carehub": {"domain": "social.example", "name": "Care Institute", "note": "<p>Improving the lives of people who use care services. Resources, research, training.</p>"},
-    "ngozi": {"domain": "mastodon.example", "name": "Ngozi Eze", "note": "<p>Carer, trainer, coproduction nerd.</p>"},
-    "dan": {"domain": "social.example", "name": "Dan Whitfield", "note": "<p>Man of letters &amp; numbers; occasionally of action. Blogs at coproduction-win.</p>"},
-    "priya": {"domain": "mastodon.example", "name": "Priya Raman", "note": "<p>Commissioner. Views mine.</p>"},
-    "tom": {"domain": "social.example", "name": "Tom Adeyemi", "note": "<p>Peer researcher. He/him.</p>"},
-    "lee": {"domain": "social.example", "name": "Lee Hart", "note": '<p>Please don\'t archive me <a href="https://social.example/tags/nobot" class="mention hashtag" rel="tag">#<span>nobot</span></a></p>'},
-    "sam": {"domain": "mastodon.example", "name": "Sam Okoro", "note": "<p>Social worker. Learning every day.</p>"},
+    "carehub": {
+        "domain": "social.example",
+        "name": "Care Institute",
+        "note": "<p>Improving the lives of people who use care services. Resources, research, training.</p>",
+    },
+    "ngozi": {
+        "domain": "mastodon.example",
+        "name": "Ngozi Eze",
+        "note": "<p>Carer, trainer, coproduction nerd.</p>",
+    },
+    "dan": {
+        "domain": "social.example",
+        "name": "Dan Whitfield",
+        "note": "<p>Man of letters &amp; numbers; occasionally of action. Blogs at coproduction-win.</p>",
+    },
+    "priya": {
+        "domain": "mastodon.example",
+        "name": "Priya Raman",
+        "note": "<p>Commissioner. Views mine.</p>",
+    },
+    "tom": {
+        "domain": "social.example",
+        "name": "Tom Adeyemi",
+        "note": "<p>Peer researcher. He/him.</p>",
+    },
+    "lee": {
+        "domain": "social.example",
+        "name": "Lee Hart",
+        "note": '<p>Please don\'t archive me <a href="https://social.example/tags/nobot" class="mention hashtag" rel="tag">#<span>nobot</span></a></p>',
+    },
+    "sam": {
+        "domain": "mastodon.example",
+        "name": "Sam Okoro",
+        "note": "<p>Social worker. Learning every day.</p>",
+    },
 }
 
 
@@ -81,20 +109,118 @@ def _link(url: str) -> str:
 
 # (local id, author, created (UTC), text with {#tag} and {link:URL}, reply-to local id, counts)
 _POSTS: list[tuple[str, str, str, str, str | None, tuple[int, int, int]]] = [
-    ("p1", "carehub", "2026-11-20T09:02:11Z", "Today we launch our new {#Coproduction} resources: practical guides, short films and case studies, made with people who use services and their carers. {link:https://care.example.org/coproduction}", None, (3, 14, 22)),
-    ("p2", "ngozi", "2026-11-20T09:15:40Z", "Congratulations! The films in \u2018Have I Got News For You\u2019 style are brilliant \U0001F44F {#coproduction}", "p1", (0, 2, 6)),
-    ("p3", "dan", "2026-11-20T09:41:05Z", "At the {#coproduction} launch. Quite a lot of people get hung up on the definition. Easier to agree on what it isn\u2019t: two professionals from different organisations meeting is not coproduction.", None, (2, 5, 11)),
-    ("p4", "priya", "2026-11-20T10:05:27Z", "Question from the chair: how do we get organisations who don\u2019t get {#coproduction} to see its value? My answer: equip people with the expectation that they shape services, and with the evidence. {link:https://copronet.example/evidence}", None, (1, 4, 9)),
-    ("p5", "carehub", "2026-11-20T10:31:50Z", "Thank you Priya. The evidence review is part of the resources too: {link:https://care.example.org/coproduction/evidence-review} {#coproduction}", "p4", (0, 3, 5)),
-    ("p6", "tom", "2026-11-20T11:30:02Z", "Both the chair and the incoming chief executive here today. A fine sign of commitment to {#coproduction}.", None, (0, 1, 4)),
-    ("p7", "ngozi", "2026-11-20T13:04:44Z", "Still surprised there was no session on {#coproduction} at the national adult social care conference. There should have been.", None, (1, 2, 7)),
-    ("p8", "dan", "2026-11-20T14:10:00Z", "Wrote up five thoughts from today\u2019s launch: {#Coproduction} = win (and Bill Shankly) {link:{blog}}", None, (2, 6, 12)),
-    ("p9", "priya", "2026-11-20T14:32:19Z", "Love the Shankly ending \U0001F604 {#coproduction}", "p8", (0, 0, 3)),
-    ("p10", "lee", "2026-11-20T15:00:00Z", "My notes from the {#coproduction} launch (I asked not to be archived).", None, (0, 0, 1)),
-    ("p11", "carehub", "2026-11-21T09:00:30Z", "Thanks to everyone who came yesterday. Slides and films are all here: {link:https://care.example.org/coproduction?utm_source=mastodon&utm_medium=social} {#coproduction}", None, (0, 8, 10)),
-    ("p12", "sam", "2026-11-21T10:20:15Z", "Sharing the new case studies with our team this week {#coproduction} {link:https://care.example.org/coproduction/case-studies}", None, (0, 1, 2)),
-    ("p13", "tom", "2026-11-21T16:45:00Z", "Coproduction has come a long way, but we all have to work together to take it further. {#coproduction} {#socialcare}", None, (0, 2, 5)),
-    ("p14", "ngozi", "2026-11-22T11:12:00Z", "The Coproduction Practitioners Network has lots of case studies if you want more after this week {#coproduction} {link:https://copronet.example/case-studies}", None, (0, 3, 6)),
+    (
+        "p1",
+        "carehub",
+        "2026-11-20T09:02:11Z",
+        "Today we launch our new {#Coproduction} resources: practical guides, short films and case studies, made with people who use services and their carers. {link:https://care.example.org/coproduction}",
+        None,
+        (3, 14, 22),
+    ),
+    (
+        "p2",
+        "ngozi",
+        "2026-11-20T09:15:40Z",
+        "Congratulations! The films in \u2018Have I Got News For You\u2019 style are brilliant \U0001f44f {#coproduction}",
+        "p1",
+        (0, 2, 6),
+    ),
+    (
+        "p3",
+        "dan",
+        "2026-11-20T09:41:05Z",
+        "At the {#coproduction} launch. Quite a lot of people get hung up on the definition. Easier to agree on what it isn\u2019t: two professionals from different organisations meeting is not coproduction.",
+        None,
+        (2, 5, 11),
+    ),
+    (
+        "p4",
+        "priya",
+        "2026-11-20T10:05:27Z",
+        "Question from the chair: how do we get organisations who don\u2019t get {#coproduction} to see its value? My answer: equip people with the expectation that they shape services, and with the evidence. {link:https://copronet.example/evidence}",
+        None,
+        (1, 4, 9),
+    ),
+    (
+        "p5",
+        "carehub",
+        "2026-11-20T10:31:50Z",
+        "Thank you Priya. The evidence review is part of the resources too: {link:https://care.example.org/coproduction/evidence-review} {#coproduction}",
+        "p4",
+        (0, 3, 5),
+    ),
+    (
+        "p6",
+        "tom",
+        "2026-11-20T11:30:02Z",
+        "Both the chair and the incoming chief executive here today. A fine sign of commitment to {#coproduction}.",
+        None,
+        (0, 1, 4),
+    ),
+    (
+        "p7",
+        "ngozi",
+        "2026-11-20T13:04:44Z",
+        "Still surprised there was no session on {#coproduction} at the national adult social care conference. There should have been.",
+        None,
+        (1, 2, 7),
+    ),
+    (
+        "p8",
+        "dan",
+        "2026-11-20T14:10:00Z",
+        "Wrote up five thoughts from today\u2019s launch: {#Coproduction} = win (and Bill Shankly) {link:{blog}}",
+        None,
+        (2, 6, 12),
+    ),
+    (
+        "p9",
+        "priya",
+        "2026-11-20T14:32:19Z",
+        "Love the Shankly ending \U0001f604 {#coproduction}",
+        "p8",
+        (0, 0, 3),
+    ),
+    (
+        "p10",
+        "lee",
+        "2026-11-20T15:00:00Z",
+        "My notes from the {#coproduction} launch (I asked not to be archived).",
+        None,
+        (0, 0, 1),
+    ),
+    (
+        "p11",
+        "carehub",
+        "2026-11-21T09:00:30Z",
+        "Thanks to everyone who came yesterday. Slides and films are all here: {link:https://care.example.org/coproduction?utm_source=mastodon&utm_medium=social} {#coproduction}",
+        None,
+        (0, 8, 10),
+    ),
+    (
+        "p12",
+        "sam",
+        "2026-11-21T10:20:15Z",
+        "Sharing the new case studies with our team this week {#coproduction} {link:https://care.example.org/coproduction/case-studies}",
+        None,
+        (0, 1, 2),
+    ),
+    (
+        "p13",
+        "tom",
+        "2026-11-21T16:45:00Z",
+        "Coproduction has come a long way, but we all have to work together to take it further. {#coproduction} {#socialcare}",
+        None,
+        (0, 2, 5),
+    ),
+    (
+        "p14",
+        "ngozi",
+        "2026-11-22T11:12:00Z",
+        "The Coproduction Practitioners Network has lots of case studies if you want more after this week {#coproduction} {link:https://copronet.example/case-studies}",
+        None,
+        (0, 3, 6),
+    ),
 ]
 
 # Which server's tag timeline knows which post (federation is partial): p1 and p8
@@ -165,13 +291,62 @@ def mastodon_statuses(server: str, blog_url: str) -> list[dict[str, Any]]:
 
 # (id, parent id, author name as typed, author url, created UTC, text paragraphs)
 _COMMENTS: list[tuple[int, int, str, str, str, list[str]]] = [
-    (41, 0, "Zoë & Max", "", "2026-11-20T16:02:00Z", ["Great write-up. Point 1 rings so true \u2013 we lost a whole workshop to \u201cbut what IS coproduction?\u201d last spring."]),
-    (42, 41, "Dan Whitfield", "https://blog.example/", "2026-11-20T16:20:00Z", ["Ha, we\u2019ve all been there! Start with what it isn\u2019t and the rest follows."]),
-    (43, 0, "Ruth Okafor", "https://ruth.example.net", "2026-11-20T18:30:00Z", ["On point 2: the evidence matters, but so does time. People can\u2019t coproduce on a two-week consultation.", "The network\u2019s guide on this is good: https://copronet.example/time-and-trust"]),
-    (44, 43, "Priya Raman", "", "2026-11-20T19:05:00Z", ["Agree \u2013 commissioners need to budget the time as well as the money."]),
-    (45, 0, "Alan", "", "2026-11-21T08:15:00Z", ["The Shankly line made my morning \U0001F44D"]),
-    (46, 45, "Dan Whitfield", "https://blog.example/", "2026-11-21T08:40:00Z", ["Glad it landed! Credit to Bill."]),
-    (47, 0, "Marta Nowak", "", "2026-11-21T20:10:00Z", ["We\u2019re using the new case studies in our team meeting on Tuesday. Thank you for the summary."]),
+    (
+        41,
+        0,
+        "Zoë & Max",
+        "",
+        "2026-11-20T16:02:00Z",
+        [
+            "Great write-up. Point 1 rings so true \u2013 we lost a whole workshop to \u201cbut what IS coproduction?\u201d last spring."
+        ],
+    ),
+    (
+        42,
+        41,
+        "Dan Whitfield",
+        "https://blog.example/",
+        "2026-11-20T16:20:00Z",
+        ["Ha, we\u2019ve all been there! Start with what it isn\u2019t and the rest follows."],
+    ),
+    (
+        43,
+        0,
+        "Ruth Okafor",
+        "https://ruth.example.net",
+        "2026-11-20T18:30:00Z",
+        [
+            "On point 2: the evidence matters, but so does time. People can\u2019t coproduce on a two-week consultation.",
+            "The network\u2019s guide on this is good: https://copronet.example/time-and-trust",
+        ],
+    ),
+    (
+        44,
+        43,
+        "Priya Raman",
+        "",
+        "2026-11-20T19:05:00Z",
+        ["Agree \u2013 commissioners need to budget the time as well as the money."],
+    ),
+    (45, 0, "Alan", "", "2026-11-21T08:15:00Z", ["The Shankly line made my morning \U0001f44d"]),
+    (
+        46,
+        45,
+        "Dan Whitfield",
+        "https://blog.example/",
+        "2026-11-21T08:40:00Z",
+        ["Glad it landed! Credit to Bill."],
+    ),
+    (
+        47,
+        0,
+        "Marta Nowak",
+        "",
+        "2026-11-21T20:10:00Z",
+        [
+            "We\u2019re using the new case studies in our team meeting on Tuesday. Thank you for the summary."
+        ],
+    ),
 ]
 
 

@@ -186,7 +186,8 @@ def build_context(
 ) -> DigestContext:
     stored = store.items(event.slug, since=period.start, until=period.end)
     removed = sum(
-        1 for v in store.items(event.slug, since=period.start, until=period.end, include_deleted=True)
+        1
+        for v in store.items(event.slug, since=period.start, until=period.end, include_deleted=True)
         if v.deleted
     )
     health = store.health(event.slug) if health is None else health
@@ -266,7 +267,9 @@ def assemble(
         )
     )
     return DigestContext(
-        event=EventView(event.slug, event.title, event.hashtags, event.timezone, event.starts, event.ends),
+        event=EventView(
+            event.slug, event.title, event.hashtags, event.timezone, event.starts, event.ends
+        ),
         period=period,
         generated_at=now,
         totals=Totals(
@@ -295,7 +298,7 @@ def _links(items: Sequence[ItemView], exclude: set[str]) -> tuple[LinkShare, ...
     counts: Counter[str] = Counter()
     for view in items:  # oldest first, so the first sharer is the first seen
         for url in view.links:
-            if url in exclude or view.url and url.split("#")[0] == view.url.split("#")[0]:
+            if url in exclude or (view.url and url.split("#")[0] == view.url.split("#")[0]):
                 continue
             counts[url] += 1
             first.setdefault(url, view)

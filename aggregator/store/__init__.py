@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy import Engine, Table, and_, func, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -30,6 +30,10 @@ from aggregator.store import migrate
 from aggregator.store.engine import make_engine
 from aggregator.store.ingest import dialect_insert, ingest_items
 from aggregator.store.schema import Author, Event, FetchRun, Item, ItemAlias, ItemSource, Source
+
+events_t = cast(Table, Event.__table__)
+sources_t = cast(Table, Source.__table__)
+fetch_runs_t = cast(Table, FetchRun.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +125,7 @@ class Store:
                 "lookback_days": event.lookback_days,
                 "updated_at": now,
             }
-            stmt = dialect_insert(conn, Event.__table__).values(slug=event.slug, **values)
+            stmt = dialect_insert(conn, events_t).values(slug=event.slug, **values)
             conn.execute(stmt.on_conflict_do_update(index_elements=["slug"], set_=values))
             for spec in specs:
                 values = {
@@ -132,16 +136,15 @@ class Store:
                     "hashtags": list(spec.hashtags),
                     "enabled": True,
                 }
-                stmt = dialect_insert(conn, Source.__table__).values(
+                stmt = dialect_insert(conn, sources_t).values(
                     id=spec.id, state={}, error_count=0, created_at=now, next_check_at=now, **values
                 )
                 conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=values))
             ids = [s.id for s in specs]
-            conn.execute(
-                update(Source)
-                .where(Source.event_slug == event.slug, Source.id.not_in(ids) if ids else True)
-                .values(enabled=False)
-            )
+            gone = update(Source).where(Source.event_slug == event.slug)
+            if ids:
+                gone = gone.where(Source.id.not_in(ids))
+            conn.execute(gone.values(enabled=False))
 
     def events(self) -> list[EventRecord]:
         with Session(self.engine) as session:
@@ -240,7 +243,7 @@ class Store:
                 )
             )
             conn.execute(
-                FetchRun.__table__.insert().values(
+                fetch_runs_t.insert().values(
                     source_id=spec.id,
                     started_at=started_at,
                     finished_at=now,
@@ -281,7 +284,7 @@ class Store:
                 )
             )
             conn.execute(
-                FetchRun.__table__.insert().values(
+                fetch_runs_t.insert().values(
                     source_id=source.spec.id,
                     started_at=started_at,
                     finished_at=now,
@@ -294,7 +297,7 @@ class Store:
     def fetch_runs(self, source_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(FetchRun.__table__)
+                select(fetch_runs_t)
                 .where(FetchRun.source_id == source_id)
                 .order_by(FetchRun.id)
             ).mappings()
@@ -311,7 +314,9 @@ class Store:
         include_deleted: bool = False,
     ) -> list[StoredItemView]:
         """The event's items created in [since, until), oldest first."""
-        return list(self.iter_items(event, since=since, until=until, include_deleted=include_deleted))
+        return list(
+            self.iter_items(event, since=since, until=until, include_deleted=include_deleted)
+        )
 
     def iter_items(
         self,
@@ -358,11 +363,7 @@ class Store:
 def _load_items(
     session: Session, ids: Sequence[int], include_deleted: bool
 ) -> Iterable[StoredItemView]:
-    query = (
-        select(Item, Author)
-        .join(Author, Author.key == Item.author_key)
-        .where(Item.id.in_(ids))
-    )
+    query = select(Item, Author).join(Author, Author.key == Item.author_key).where(Item.id.in_(ids))
     if not include_deleted:
         query = query.where(Item.deleted_at.is_(None))
     rows = {r.Item.id: r for r in session.execute(query)}
@@ -415,7 +416,9 @@ def _load_items(
 
 
 def _event(e: Event) -> EventRecord:
-    return EventRecord(e.slug, e.title, tuple(e.hashtags), e.timezone, e.starts, e.ends, e.lookback_days)
+    return EventRecord(
+        e.slug, e.title, tuple(e.hashtags), e.timezone, e.starts, e.ends, e.lookback_days
+    )
 
 
 def _source_state(s: Source) -> SourceState:

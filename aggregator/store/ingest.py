@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Insert, bindparam, delete, select, tuple_, update
+from sqlalchemy import Connection, Table, bindparam, delete, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from aggregator.decisions import IngestPlan, StoredItem, plan_items, tombstones
@@ -19,15 +19,18 @@ from aggregator.models import Engagement, FetchResult, IngestCounts, ItemData
 from aggregator.store.schema import Author, Item, ItemAlias, ItemLink, ItemSource, Link
 
 BATCH = 500
-items_t = Item.__table__
-authors_t = Author.__table__
-links_t = Link.__table__
-item_links_t = ItemLink.__table__
-item_sources_t = ItemSource.__table__
-item_aliases_t = ItemAlias.__table__
+items_t = cast(Table, Item.__table__)
+authors_t = cast(Table, Author.__table__)
+links_t = cast(Table, Link.__table__)
+item_links_t = cast(Table, ItemLink.__table__)
+item_sources_t = cast(Table, ItemSource.__table__)
+item_aliases_t = cast(Table, ItemAlias.__table__)
+
+Upsert = sqlite.Insert | postgresql.Insert
 
 
-def dialect_insert(conn: Connection, table: Any) -> Insert:
+def dialect_insert(conn: Connection, table: Table) -> Upsert:
+    """INSERT with the dialect's ON CONFLICT support (both spell it the same)."""
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
@@ -59,9 +62,7 @@ def _ingest_batch(
     ids: dict[str, int] = {}
     if plan.new:
         rows = [_row(item, now) | {"fetched_at": now} for item in plan.new]
-        for id_, key in conn.execute(
-            items_t.insert().returning(items_t.c.id, items_t.c.key), rows
-        ):
+        for id_, key in conn.execute(items_t.insert().returning(items_t.c.id, items_t.c.key), rows):
             ids[key] = id_
     if plan.changed:
         conn.execute(
@@ -222,14 +223,18 @@ def _write_links(conn: Connection, plan: IngestPlan, ids: dict[str, int], now: d
     link_ids: dict[str, int] = {}
     for start in range(0, len(urls), BATCH):
         chunk = urls[start : start + BATCH]
-        for row in conn.execute(select(links_t.c.url, links_t.c.id).where(links_t.c.url.in_(chunk))):
+        for row in conn.execute(
+            select(links_t.c.url, links_t.c.id).where(links_t.c.url.in_(chunk))
+        ):
             link_ids[row.url] = row.id
     pairs = {(item_id, link_ids[u]) for item_id, links in touched for u in links}
     stmt = dialect_insert(conn, item_links_t).on_conflict_do_nothing()
     conn.execute(stmt, [{"item_id": i, "link_id": link} for i, link in pairs])
 
 
-def _tombstone(conn: Connection, source_id: str, listing: frozenset[str], now: datetime) -> IngestCounts:
+def _tombstone(
+    conn: Connection, source_id: str, listing: frozenset[str], now: datetime
+) -> IngestCounts:
     query = (
         select(items_t.c.key, items_t.c.id, items_t.c.deleted_at)
         .join(item_sources_t, item_sources_t.c.item_id == items_t.c.id)

@@ -7,7 +7,7 @@ migrations and this module describe the same schema.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -24,7 +24,6 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import Date
-
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -55,7 +54,11 @@ Key = String(1024)
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: Json, list[Any]: Json}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: Json,
+        list[Any]: Json,
+    }
 
 
 class Event(Base):
@@ -136,7 +139,9 @@ class ItemSource(Base):
     """Which sources returned an item: provenance, and the scope of deletion checks."""
 
     __tablename__ = "item_sources"
-    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+    )
     source_id: Mapped[str] = mapped_column(
         ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
     )
@@ -172,8 +177,12 @@ class Link(Base):
 
 class ItemLink(Base):
     __tablename__ = "item_links"
-    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
-    link_id: Mapped[int] = mapped_column(ForeignKey("links.id", ondelete="CASCADE"), primary_key=True)
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+    )
+    link_id: Mapped[int] = mapped_column(
+        ForeignKey("links.id", ondelete="CASCADE"), primary_key=True
+    )
 
     __table_args__ = (Index("ix_item_links_link", "link_id"),)
 
