@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 # Parameters that identify a campaign or a click, never the page.
@@ -10,6 +11,8 @@ TRACKING_PARAMS = frozenset(
 )
 
 
+# The same few links are shared over and over in one conversation.
+@lru_cache(maxsize=16384)
 def canonical_url(url: str, *, base: str | None = None) -> str | None:
     """Canonical form of an http(s) URL, or ``None`` for anything else.
 

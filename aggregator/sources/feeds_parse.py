@@ -285,7 +285,7 @@ def _wordpress_comment(entry: _Entry, key: str, url: str) -> ItemData:
 
 
 def blogger_comment_key(blog_id: str, comment_id: str) -> str:
-    return f"blogger:{blog_id}:comment:{comment_id}"
+    return keys.blogger_comment(blog_id, comment_id)
 
 
 def _blogger_comment(e: dict[str, Any], entry: _Entry, blog_id: str, comment_id: str) -> ItemData:
@@ -297,11 +297,7 @@ def _blogger_comment(e: dict[str, Any], entry: _Entry, blog_id: str, comment_id:
             break
     name = entry.author_name or "Anonymous"
     profile = _BLOGGER_PROFILE.search(entry.author_url or "")
-    author_key = (
-        f"blogger:profile:{profile.group(1)}"
-        if profile
-        else f"blogger:{blog_id}:author:{' '.join(name.split()).casefold()}"
-    )
+    author_key = keys.blogger_author(blog_id, name, profile.group(1) if profile else None)
     avatar = _http_url(_mapping(e.get("gd_image")).get("src"), base="https:")
     if avatar and urlsplit(avatar).hostname == _BLOGGER_PLACEHOLDER_HOST:
         avatar = None

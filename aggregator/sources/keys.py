@@ -22,6 +22,22 @@ def mastodon_account(uri_or_url: str) -> str:
     return f"mastodon:{uri_or_url}"
 
 
+def mastodon_local(host: str, status_id: str) -> str:
+    """A status's name on the server that served it: ids are server-local, and a reply
+    names its parent only this way (``in_reply_to_id``)."""
+    return f"mastodon-local:{host}/{status_id}"
+
+
+def blogger_comment(blog_id: str, comment_id: str) -> str:
+    return f"blogger:{blog_id}:comment:{comment_id}"
+
+
+def blogger_author(blog_id: str, name: str, profile_id: str | None = None) -> str:
+    if profile_id:
+        return f"blogger:profile:{profile_id}"
+    return f"blogger:{blog_id}:author:{' '.join(name.split()).casefold()}"
+
+
 def wordpress_comment(site_url: str, comment_id: int | str) -> str:
     return f"wordpress:{site_of(site_url)}:comment:{comment_id}"
 

@@ -195,7 +195,7 @@ def local_alias(instance: str, status_id: str) -> str:
     Ids are instance-local: the same status has another id on every server, and a
     reply names its parent only this way (``in_reply_to_id``).
     """
-    return f"mastodon-local:{_host(instance)}/{status_id}"
+    return keys.mastodon_local(_host(instance), status_id)
 
 
 def parse_account(obj: Mapping[str, Any], instance: str) -> AuthorData:

@@ -43,7 +43,7 @@ def upgrade() -> None:
         sa.Column("starts", sa.Date(), nullable=False),
         sa.Column("ends", sa.Date(), nullable=False),
         sa.Column("lookback_days", sa.Integer(), nullable=False),
-        sa.Column("updated_at", aggregator.store.schema.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", aggregator.store.schema.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("slug"),
     )
     op.create_table(
@@ -55,7 +55,9 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("url", sa.String(length=1024), nullable=False),
-        sa.Column("first_seen_at", aggregator.store.schema.UTCDateTime(), nullable=False),
+        sa.Column(
+            "first_seen_at", aggregator.store.schema.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("url"),
     )
@@ -76,10 +78,10 @@ def upgrade() -> None:
         sa.Column("html", sa.Text(), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("language", sa.String(length=35), nullable=True),
-        sa.Column("created_at", aggregator.store.schema.UTCDateTime(), nullable=False),
-        sa.Column("edited_at", aggregator.store.schema.UTCDateTime(), nullable=True),
-        sa.Column("fetched_at", aggregator.store.schema.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", aggregator.store.schema.UTCDateTime(), nullable=False),
+        sa.Column("created_at", aggregator.store.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("edited_at", aggregator.store.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("fetched_at", aggregator.store.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", aggregator.store.schema.UTCDateTime(timezone=True), nullable=False),
         sa.Column("in_reply_to", sa.String(length=1024), nullable=True),
         sa.Column("context_url", sa.Text(), nullable=True),
         sa.Column("replies_count", sa.Integer(), nullable=True),
@@ -101,7 +103,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
-        sa.Column("deleted_at", aggregator.store.schema.UTCDateTime(), nullable=True),
+        sa.Column("deleted_at", aggregator.store.schema.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["author_key"],
             ["authors.key"],
@@ -134,18 +136,26 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("next_check_at", aggregator.store.schema.UTCDateTime(), nullable=True),
-        sa.Column("last_attempt_at", aggregator.store.schema.UTCDateTime(), nullable=True),
-        sa.Column("last_success_at", aggregator.store.schema.UTCDateTime(), nullable=True),
+        sa.Column(
+            "next_check_at", aggregator.store.schema.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "last_attempt_at", aggregator.store.schema.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "last_success_at", aggregator.store.schema.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("last_error_at", aggregator.store.schema.UTCDateTime(), nullable=True),
+        sa.Column(
+            "last_error_at", aggregator.store.schema.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("error_count", sa.Integer(), nullable=False),
         sa.Column(
             "rate_limit",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=True,
         ),
-        sa.Column("created_at", aggregator.store.schema.UTCDateTime(), nullable=False),
+        sa.Column("created_at", aggregator.store.schema.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["event_slug"], ["events.slug"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -158,8 +168,10 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("source_id", sa.String(length=1200), nullable=False),
-        sa.Column("started_at", aggregator.store.schema.UTCDateTime(), nullable=False),
-        sa.Column("finished_at", aggregator.store.schema.UTCDateTime(), nullable=False),
+        sa.Column("started_at", aggregator.store.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "finished_at", aggregator.store.schema.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("fetched", sa.Integer(), nullable=False),
         sa.Column("new", sa.Integer(), nullable=False),
@@ -209,9 +221,15 @@ def upgrade() -> None:
         sa.Column("item_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("source_id", sa.String(length=1200), nullable=False),
         sa.Column("event_slug", sa.String(length=64), nullable=False),
-        sa.Column("item_created_at", aggregator.store.schema.UTCDateTime(), nullable=False),
-        sa.Column("first_seen_at", aggregator.store.schema.UTCDateTime(), nullable=False),
-        sa.Column("last_seen_at", aggregator.store.schema.UTCDateTime(), nullable=False),
+        sa.Column(
+            "item_created_at", aggregator.store.schema.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "first_seen_at", aggregator.store.schema.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "last_seen_at", aggregator.store.schema.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.ForeignKeyConstraint(["item_id"], ["items.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["source_id"], ["sources.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("item_id", "source_id"),
