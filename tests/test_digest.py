@@ -115,6 +115,7 @@ def test_blog_comments_hang_off_their_post(filled: Store) -> None:
     (blog,) = ctx.blogs
     assert (blog.url, blog.comments, blog.title) == (BLOG, 2, "Coproduction win")
     assert blog.threads[0].replies[0].item.author.name == "Dan"
+    assert [v.text for v in blog.shared_in] == ["Wrote it up"]
 
 
 def test_links_shared_are_counted_with_their_first_sharer(filled: Store) -> None:

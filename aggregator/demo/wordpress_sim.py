@@ -42,12 +42,12 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
-from email.utils import parsedate_to_datetime
-from html.entities import name2codepoint
 from typing import Any, Literal
 from urllib.parse import urlencode
 
+from aggregator.demo import wordpress_feeds as feeds
 from aggregator.demo.httpserver import Request, Response
+from aggregator.demo.wordpress_text import comment_text, kses, specialchars, wptexturize
 
 CommentStatus = Literal["approved", "hold", "spam", "trash"]
 MAX_PER_PAGE = 100
@@ -55,7 +55,6 @@ _DATE_TIME = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}(:?\d{2})?)?$"
 )
 _ORDERBY = {"id": "id", "date": "date", "date_gmt": "date_gmt", "post": "post", "parent": "parent"}
-_EMOJI_CDN = "https://s.w.org/images/core/emoji/16.0.1/72x72/"
 
 
 @dataclass(slots=True)
@@ -179,7 +178,7 @@ class WordPressSite:
                 id=cid,
                 post=post_id,
                 parent=parent,
-                author_name=_specialchars(" ".join(author_name.split())),
+                author_name=specialchars(" ".join(author_name.split())),
                 author_url=author_url.strip(),
                 author_email=author_email.strip(),
                 user_id=user_id,
@@ -252,7 +251,7 @@ class WordPressSite:
     def _save_content(self, content: str) -> str:
         # pre_comment_content: wp_filter_kses, then wp_rel_ugc; wp_encode_emoji on a
         # database that cannot store 4-byte characters.
-        saved = _kses(content)
+        saved = kses(content)
         if not self.utf8mb4:
             saved = "".join(f"&#x{ord(ch):x};" if ord(ch) > 0xFFFF else ch for ch in saved)
         return saved
@@ -278,7 +277,7 @@ class WordPressSite:
         q = {"rest_route": "/" + route.strip("/"), **(query or {})}
         return f"{base}/index.php?" + urlencode(q)
 
-    def _feed_url(self, base: str, post_id: int | None, kind: str) -> str:
+    def feed_url(self, base: str, post_id: int | None, kind: str) -> str:
         if post_id is None:
             if self.pretty_permalinks:
                 return f"{base}/comments/feed/" + ("atom/" if kind == "atom" else "")
@@ -308,9 +307,9 @@ class WordPressSite:
         if r.path == "/" and feed:
             pid = _int_or_none(r.arg("p"))
             if feed in ("comments-rss2", "comments-atom"):
-                return self._feed(r, None, "atom" if feed == "comments-atom" else "rss2")
+                return feeds.feed(self, r, None, "atom" if feed == "comments-atom" else "rss2")
             if pid in self.posts and feed in ("rss2", "atom"):
-                return self._feed(r, pid, feed)
+                return feeds.feed(self, r, pid, feed)
             return _html_page(404, "Not found")
         if r.path == "/" and r.arg("p"):
             pid = _int_or_none(r.arg("p"))
@@ -320,7 +319,7 @@ class WordPressSite:
                 return Response(301, {"Location": self.post_url(base, pid)})
             return self._post_page(base, pid)
         if r.path in ("/comments/feed/", "/comments/feed/atom/"):
-            return self._feed(r, None, "atom" if r.path.endswith("atom/") else "rss2")
+            return feeds.feed(self, r, None, "atom" if r.path.endswith("atom/") else "rss2")
         if r.path == "/":
             return self._home(base)
         for post in self.posts.values():
@@ -328,9 +327,9 @@ class WordPressSite:
             if r.path == path:
                 return self._post_page(base, post.id)
             if r.path in (path + "feed/", path + "feed/rss2/"):
-                return self._feed(r, post.id, "rss2")
+                return feeds.feed(self, r, post.id, "rss2")
             if r.path == path + "feed/atom/":
-                return self._feed(r, post.id, "atom")
+                return feeds.feed(self, r, post.id, "atom")
         return _html_page(404, "Not found")
 
     # --- REST API ----------------------------------------------------------------------
@@ -587,7 +586,7 @@ class WordPressSite:
         e = html.escape
         head = [
             f'<link rel="alternate" type="application/rss+xml" title="{e(self.name)} &raquo; '
-            f'{e(post.title)} Comments Feed" href="{e(self._feed_url(base, post_id, "rss2"))}" />'
+            f'{e(post.title)} Comments Feed" href="{e(self.feed_url(base, post_id, "rss2"))}" />'
         ]
         headers = {"Content-Type": "text/html; charset=UTF-8"}
         links = self._discovery_links(base, post_id)
@@ -639,334 +638,9 @@ class WordPressSite:
             200, self.name, f"<h1>{html.escape(self.name)}</h1><ul>{items}</ul>", head
         )
 
-    # --- feeds -------------------------------------------------------------------------
-
-    def _feed(self, r: Request, post_id: int | None, kind: str) -> Response:
-        last_modified = self._feed_last_modified()
-        etag = '"' + hashlib.md5(last_modified.encode()).hexdigest() + '"'
-        content_type = "application/atom+xml" if kind == "atom" else "application/rss+xml"
-        headers = {
-            "Content-Type": f"{content_type}; charset=UTF-8",
-            "Last-Modified": last_modified,
-            "ETag": etag,
-        }
-        if _not_modified(r, etag, last_modified):
-            return Response(304, headers)
-        comments = sorted(
-            (
-                c
-                for c in self.comments.values()
-                if c.status == "approved" and (post_id is None or c.post == post_id)
-            ),
-            key=lambda c: (c.date_gmt, c.id),
-            reverse=True,
-        )[: self.posts_per_rss]
-        render = self._atom if kind == "atom" else self._rss
-        return Response(200, headers, render(r.base_url, post_id, comments).encode())
-
-    def _feed_last_modified(self) -> str:
-        # WP::send_headers(): the newer of get_lastpostmodified and get_lastcommentmodified
-        # (the newest approved comment_date_gmt), site-wide.
-        dates = [p.modified_gmt for p in self.posts.values()]
-        dates += [c.date_gmt for c in self.comments.values() if c.status == "approved"]
-        newest = max(dates, default=datetime(2000, 1, 1, tzinfo=UTC))
-        return newest.strftime("%a, %d %b %Y %H:%M:%S GMT")
-
-    def _build_date(self, post_id: int | None, comments: list[SimComment]) -> datetime:
-        dates = [c.date_gmt for c in comments]
-        dates += [p.modified_gmt for p in self.posts.values() if post_id in (None, p.id)]
-        return max(dates, default=datetime(2000, 1, 1, tzinfo=UTC))
-
-    def _feed_title(self, post_id: int | None, atom: bool) -> str:
-        if post_id is None:
-            return f"Comments for {_rss_text(self.name)}"
-        sep = "" if atom else ":"
-        return f"Comments on{sep} {_rss_text(self.posts[post_id].title)}"
-
-    def _entry_title(self, post_id: int | None, c: SimComment) -> str:
-        if post_id is None:
-            title = _rss_text(self.posts[c.post].title)
-            return f"Comment on {title} by {_author_rss(c)}"
-        return f"By: {_author_rss(c)}"
-
-    def _rss(self, base: str, post_id: int | None, comments: list[SimComment]) -> str:
-        link = self.post_url(base, post_id) if post_id is not None else base
-        out = [
-            '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"\n'
-            '\txmlns:content="http://purl.org/rss/1.0/modules/content/"\n'
-            '\txmlns:dc="http://purl.org/dc/elements/1.1/"\n'
-            '\txmlns:atom="http://www.w3.org/2005/Atom"\n'
-            '\txmlns:sy="http://purl.org/rss/1.0/modules/syndication/"\n\t\n\t>\n<channel>\n'
-            f"\t<title>\n\t{self._feed_title(post_id, atom=False)}\t</title>\n"
-            f'\t<atom:link href="{_attr(self._feed_url(base, post_id, "rss2"))}" rel="self" '
-            'type="application/rss+xml" />\n'
-            f"\t<link>{_attr(link)}</link>\n"
-            f"\t<description>{_rss_text(self.description)}</description>\n"
-            f"\t<lastBuildDate>{_rfc822(self._build_date(post_id, comments))}</lastBuildDate>\n"
-            "\t<sy:updatePeriod>\n\thourly\t</sy:updatePeriod>\n"
-            "\t<sy:updateFrequency>\n\t1\t</sy:updateFrequency>\n"
-            "\t<generator>https://wordpress.org/?v=6.9</generator>\n"
-        ]
-        for c in comments:
-            out.append(
-                f"\t\t\t<item>\n\t\t\t\t<title>\n\t\t\t\t{self._entry_title(post_id, c)}"
-                f"\t\t\t\t</title>\n\t\t\t\t<link>{_attr(self.comment_link(base, c))}</link>\n\n"
-                f"\t\t<dc:creator>{_cdata(_author_rss(c))}</dc:creator>\n"
-                f"\t\t<pubDate>{_rfc822(c.date_gmt)}</pubDate>\n"
-                f'\t\t<guid isPermaLink="false">{_attr(_comment_guid(base, c))}</guid>\n\n'
-                f"\t\t\t\t\t<description>{_cdata(comment_text_rss(c.content))}</description>\n"
-                f"\t\t<content:encoded>{_cdata(comment_text(c.content))}</content:encoded>\n\n"
-                "\t\t\t\t\t</item>\n"
-            )
-        out.append("\t</channel>\n</rss>\n")
-        return "".join(out)
-
-    def _atom(self, base: str, post_id: int | None, comments: list[SimComment]) -> str:
-        self_url = self._feed_url(base, post_id, "atom")
-        alternate = self.post_url(base, post_id) + "#comments" if post_id is not None else base
-        out = [
-            '<?xml version="1.0" encoding="UTF-8" ?><feed\n'
-            '\txmlns="http://www.w3.org/2005/Atom"\n\txml:lang="fr-FR"\n'
-            '\txmlns:thr="http://purl.org/syndication/thread/1.0"\n\t>\n'
-            f'\t<title type="text">\n\t{self._feed_title(post_id, atom=True)}\t</title>\n'
-            f'\t<subtitle type="text">{_rss_text(self.description)}</subtitle>\n\n'
-            f"\t<updated>{_atom_date(self._build_date(post_id, comments))}</updated>\n\n"
-            f'\t<link rel="alternate" type="text/html" href="{_attr(alternate)}" />\n'
-            f'\t<link rel="self" type="application/atom+xml" href="{_attr(self_url)}" />\n'
-            f"\t<id>{_attr(self_url)}</id>\n"
-        ]
-        for c in comments:
-            link = self.comment_link(base, c)
-            uri = f"\t\t\t<uri>{_attr(c.author_url)}</uri>\n" if c.author_url else ""
-            if c.parent and c.parent in self.comments:
-                parent = self.comments[c.parent]
-                ref, href = _comment_guid(base, parent), self.comment_link(base, parent)
-            else:
-                ref, href = f"{base}/?p={c.post}", self.post_url(base, c.post)
-            out.append(
-                f"\t<entry>\n\t\t<title>\n\t\t{self._entry_title(post_id, c)}\t\t\t</title>\n"
-                f'\t\t\t<link rel="alternate" href="{_attr(link)}" type="text/html" />\n\n'
-                f"\t\t<author>\n\t\t\t<name>{_author_rss(c)}</name>\n{uri}\n\t\t</author>\n\n"
-                f"\t\t<id>{_attr(_comment_guid(base, c))}</id>\n"
-                f"\t\t<updated>{_atom_date(c.date_gmt)}</updated>\n"
-                f"\t\t<published>{_atom_date(c.date_gmt)}</published>\n"
-                f'\t\t<content type="html" xml:base="{_attr(link)}">'
-                f"{_cdata(comment_text(c.content))}</content>\n"
-                f'\t\t<thr:in-reply-to ref="{_attr(ref)}" href="{_attr(href)}" '
-                'type="text/html" />\n\t</entry>\n'
-            )
-        out.append("</feed>\n")
-        return "".join(out)
-
-
-# --- WordPress's text filters, reduced to what shapes the payloads ---------------------
-
-_KSES_TAGS = {
-    "a": {"href", "title", "rel"},
-    "abbr": {"title"},
-    "acronym": {"title"},
-    "b": set(),
-    "blockquote": {"cite"},
-    "cite": set(),
-    "code": set(),
-    "del": {"datetime"},
-    "em": set(),
-    "i": set(),
-    "q": {"cite"},
-    "s": set(),
-    "strike": set(),
-    "strong": set(),
-}
-_TAG = re.compile(
-    r"<(/?)([a-zA-Z][a-zA-Z0-9]*)((?:\s+[^\s=>]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s>]*))?)*)\s*/?>"
-)
-_ATTR = re.compile(r"([^\s=>]+)(?:\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s>]*))?")
-_URL = re.compile(r"(?<![\w/=\"'])(https?://[^\s<>\"']+)")
-
-
-def _kses(content: str) -> str:
-    """``wp_filter_kses`` for commenters plus ``wp_rel_ugc``: allowed tags, nothing else."""
-    content = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>", "", content)
-    out: list[str] = []
-    pos = 0
-    for m in _TAG.finditer(content):
-        out.append(_escape_text(content[pos : m.start()]))
-        pos = m.end()
-        closing, name, attrs = m.group(1), m.group(2).lower(), m.group(3)
-        if name not in _KSES_TAGS:
-            continue
-        if closing:
-            out.append(f"</{name}>")
-            continue
-        kept = []
-        for a in _ATTR.finditer(attrs):
-            key, value = a.group(1).lower(), html.unescape((a.group(2) or "").strip("\"'"))
-            if key in _KSES_TAGS[name] and key != "rel":
-                if key in ("href", "cite") and not re.match(r"(?i)https?:|mailto:|/|#", value):
-                    continue
-                kept.append(f'{key}="{html.escape(value)}"')
-        if name == "a":
-            kept.append('rel="nofollow ugc"')
-        out.append(f"<{name}{''.join(' ' + k for k in kept)}>")
-    out.append(_escape_text(content[pos:]))
-    return "".join(out)
-
-
-def _escape_text(text: str) -> str:
-    return text.replace("<", "&lt;").replace(">", "&gt;")
-
-
-def comment_text(stored: str) -> str:
-    """``comment_text`` filters: make_clickable, wptexturize, wpautop."""
-    return wpautop(wptexturize(make_clickable(stored)))
-
-
-def make_clickable(text: str) -> str:
-    out: list[str] = []
-    in_link = False
-    for part in re.split(r"(<[^>]*>)", text):
-        if part.startswith("<"):
-            in_link = part.lower().startswith("<a ") or (in_link and part.lower() != "</a>")
-            out.append(part)
-        elif in_link:
-            out.append(part)
-        else:
-            out.append(_URL.sub(_link, part))
-    return "".join(out)
-
-
-def _link(m: re.Match[str]) -> str:
-    url = m.group(1)
-    tail = ""
-    while url and url[-1] in ".,;:!?)":
-        url, tail = url[:-1], url[-1] + tail
-    return f'<a href="{url}" rel="nofollow ugc">{url}</a>{tail}'
-
-
-def wptexturize(text: str) -> str:
-    """Curly quotes, primes, dashes and ellipses outside tags and ``<code>``."""
-    out: list[str] = []
-    in_code = False
-    for part in re.split(r"(<[^>]*>)", text):
-        if part.startswith("<"):
-            low = part.lower()
-            in_code = low.startswith(("<code", "<pre")) or (
-                in_code and low not in ("</code>", "</pre>")
-            )
-            out.append(part)
-            continue
-        if in_code:
-            out.append(part)
-            continue
-        s = part.replace("...", "&#8230;").replace("---", "&#8212;").replace(" -- ", " &#8212; ")
-        s = s.replace("--", "&#8211;").replace(" - ", " &#8211; ")
-        s = re.sub(r"(?<=\d)\"", "&#8243;", s)
-        s = re.sub(r"(?<=\d)'", "&#8242;", s)
-        s = re.sub(r"(^|(?<=[\s(\[{]))\"", "&#8220;", s)
-        s = s.replace('"', "&#8221;")
-        s = re.sub(r"(^|(?<=[\s(\[{]))'", "&#8216;", s)
-        s = s.replace("'", "&#8217;")
-        s = re.sub(r"&(?!#(?:\d+|x[a-fA-F0-9]+);|[a-zA-Z1-4]{1,8};)", "&#038;", s)
-        out.append(s)
-    return "".join(out)
-
-
-def wpautop(text: str) -> str:
-    """Paragraphs on blank lines, ``<br />`` on single newlines; blockquotes get inner ``<p>``."""
-    blocks = [b.strip() for b in re.split(r"\n\s*\n", text.replace("\r\n", "\n")) if b.strip()]
-    out = []
-    for block in blocks:
-        m = re.fullmatch(r"(?s)<blockquote([^>]*)>(.*)</blockquote>", block)
-        if m:
-            out.append(f"<blockquote{m.group(1)}>{wpautop(m.group(2)).strip()}</blockquote>\n")
-        else:
-            out.append("<p>" + block.replace("\n", "<br />\n") + "</p>\n")
-    return "".join(out)
-
-
-def comment_text_rss(stored: str) -> str:
-    """``comment_text_rss``: ent2ncr, esc_html, wp_staticize_emoji (no autop, no links)."""
-    escaped = _esc_html(_ent2ncr(stored))
-    escaped = re.sub(r"&#x([0-9a-fA-F]{5});", lambda m: chr(int(m.group(1), 16)), escaped)
-    return re.sub(r"([\U0001F000-\U0001FAFF\u2600-\u27BF]\ufe0f?)", _emoji_img, escaped)
-
-
-def _emoji_img(m: re.Match[str]) -> str:
-    code = f"{ord(m.group(1)[0]):x}"
-    return (
-        f'<img src="{_EMOJI_CDN}{code}.png" alt="{m.group(1)}" class="wp-smiley" '
-        'style="height: 1em; max-height: 1em;" />'
-    )
-
-
-def _esc_html(text: str) -> str:
-    # esc_html does not double-encode entities.
-    text = re.sub(r"&(?!#\d+;|#x[0-9a-fA-F]+;|[a-zA-Z][a-zA-Z0-9]*;)", "&amp;", text)
-    return (
-        text.replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;").replace("'", "&#039;")
-    )
-
-
-def _ent2ncr(text: str) -> str:
-    def ncr(m: re.Match[str]) -> str:
-        cp = name2codepoint.get(m.group(1))
-        return f"&#{cp};" if cp is not None else m.group(0)
-
-    return re.sub(r"&([a-zA-Z][a-zA-Z0-9]*);", ncr, text)
-
-
-def _specialchars(text: str) -> str:
-    """``_wp_specialchars`` (ENT_NOQUOTES, no double encoding)."""
-    text = re.sub(r"&(?!#\d+;|#x[0-9a-fA-F]+;|[a-zA-Z][a-zA-Z0-9]*;)", "&amp;", text)
-    return text.replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _rss_text(text: str) -> str:
-    return _ent2ncr(_esc_html(text))
-
-
-def _author_rss(c: SimComment) -> str:
-    return _ent2ncr(c.author_name)
-
-
-def _comment_guid(base: str, c: SimComment) -> str:
-    return f"{base}/?p={c.post}#comment-{c.id}"
-
-
-def _cdata(text: str) -> str:
-    return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
-
-
-def _attr(text: str) -> str:
-    return html.escape(text, quote=True)
-
-
-def _rfc822(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
-
-
-def _atom_date(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 def _wp_date(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S")
-
-
-def _not_modified(r: Request, etag: str, last_modified: str) -> bool:
-    """WP::send_headers(): both validators must match when both are sent, else either."""
-    client_etag = r.headers.get("if-none-match", "")
-    client_since = r.headers.get("if-modified-since", "").strip()
-    try:
-        since_ok = bool(client_since) and parsedate_to_datetime(
-            client_since
-        ) >= parsedate_to_datetime(last_modified)
-    except (TypeError, ValueError):
-        since_ok = False
-    etag_ok = bool(client_etag) and client_etag == etag
-    if client_etag and client_since:
-        return since_ok and etag_ok
-    return since_ok or etag_ok
 
 
 def _php_json(body: Any) -> bytes:
@@ -1031,14 +705,4 @@ def _offset_hours(tz: tzinfo) -> float:
     return offset.total_seconds() / 3600
 
 
-__all__ = [
-    "CommentStatus",
-    "SimComment",
-    "SimPost",
-    "WordPressSite",
-    "comment_text",
-    "comment_text_rss",
-    "make_clickable",
-    "wpautop",
-    "wptexturize",
-]
+__all__ = ["CommentStatus", "SimComment", "SimPost", "WordPressSite"]

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from aggregator.models import ItemData
 from aggregator.store import EventRecord, SourceHealth, Store, StoredItemView
+from aggregator.urls import canonical_url
 
 PLATFORM_LABELS = {
     "mastodon": "Mastodon",
@@ -84,6 +85,8 @@ class BlogThread:
     post: ItemView | None
     comments: int
     threads: tuple[ThreadNode, ...]
+    shared_in: tuple[ItemView, ...] = ()
+    """Social posts that link to this blog post."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +233,11 @@ def assemble(
         else:
             social_roots[root.platform].append(root)
 
+    linking: dict[str, list[ItemView]] = defaultdict(list)
+    for view in items:
+        if view.kind == "post":
+            for link in view.links:
+                linking[link].append(view)
     blogs = []
     for url, comment_roots in blog_roots.items():
         threads = tuple(tree(r) for r in comment_roots)
@@ -241,6 +249,7 @@ def assemble(
                 post=post,
                 comments=sum(t.size for t in threads),
                 threads=threads,
+                shared_in=tuple(linking.get(canonical_url(url) or url, ())),
             )
         )
     blogs.sort(key=lambda b: (-b.comments, b.title))
@@ -278,7 +287,10 @@ def assemble(
             comments=sum(1 for v in items if v.kind == "comment"),
             articles=sum(1 for v in items if v.kind == "article"),
             people=len({(v.author.platform, v.author.handle or v.author.name) for v in items}),
-            by_platform=dict(sorted(Counter(v.platform for v in items).items())),
+            by_platform={
+                PLATFORM_LABELS.get(p, p): n
+                for p, n in sorted(Counter(v.platform for v in items).items())
+            },
         ),
         platforms=tuple(platforms),
         blogs=tuple(blogs),
@@ -294,6 +306,8 @@ def assemble(
 
 
 def _links(items: Sequence[ItemView], exclude: set[str]) -> tuple[LinkShare, ...]:
+    """Links shared most, blog posts with their own section left out."""
+    exclude = exclude | {canonical_url(u) or u for u in exclude}
     first: dict[str, ItemView] = {}
     counts: Counter[str] = Counter()
     for view in items:  # oldest first, so the first sharer is the first seen
