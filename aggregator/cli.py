@@ -42,10 +42,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ConfigError as e:
-        console.print(f"[red]configuration error:[/] {e}", markup=True, highlight=False)
+        # soft_wrap: one message stays one line in logs, whatever the terminal width.
+        console.print(f"[red]configuration error:[/] {e}", highlight=False, soft_wrap=True)
         return 2
     except StoreError as e:
-        console.print(f"[red]database error:[/] {e}", highlight=False)
+        console.print(f"[red]database error:[/] {e}", highlight=False, soft_wrap=True)
         return 3
 
 
@@ -112,7 +113,15 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     app = _app(args)
     sources = app.store.sources(event=args.event, source_id=args.source)
     if not sources:
-        console.print("no sources match; check the configuration or `aggregator sources`")
+        asked = " ".join(
+            f"{k} {v!r}" for k, v in (("event", args.event), ("source", args.source)) if v
+        )
+        known = ", ".join(s.spec.id for s in app.store.sources()) or "none configured"
+        console.print(
+            f"no sources match {asked or 'the configuration'}; "
+            f"see `aggregator sources` (known: {known})",
+            soft_wrap=True,
+        )
         return 1
     reports = run_fetch(
         app, event=args.event, source_id=args.source, only_due=args.due, total=len(sources)
@@ -144,8 +153,11 @@ def run_fetch(
 
 def print_reports(reports: Sequence[RunReport]) -> None:
     table = Table(title="fetch")
-    for col in ("source", "fetched", "new", "updated", "deleted", "left out", "result"):
-        table.add_column(col, justify="right" if col not in ("source", "result") else "left")
+    # Source ids are never shortened: people copy them into `fetch --source`.
+    table.add_column("source", overflow="fold")
+    for col in ("fetched", "new", "updated", "deleted", "left out"):
+        table.add_column(col, justify="right")
+    table.add_column("result", overflow="fold")
     for r in sorted(reports, key=lambda r: r.source_id):
         result = f"[red]{r.error}[/]" if r.error else "not modified" if r.not_modified else "ok"
         table.add_row(
@@ -210,8 +222,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_sources(args: argparse.Namespace) -> int:
     app = _app(args)
     table = Table(title="sources")
-    for col in ("source", "items", "last success", "errors", "last error", "next check"):
-        table.add_column(col)
+    table.add_column("source", overflow="fold")
+    for col in ("items", "last success", "errors", "last error", "next check"):
+        table.add_column(col, overflow="fold")
     for h in app.store.health(args.event):
         if not h.enabled:
             continue

@@ -28,9 +28,6 @@ from tests.cli_support import SLUG, Sample, parse_export, run_cli, sample_server
 
 ROOT = Path(__file__).resolve().parents[1]
 TITLE = "Coproduction resources launch"
-# The sample: 14 #coproduction posts on two servers, one of them left out because its
-# author asked not to be archived (#nobot), and 7 comments on the blog post.
-SAMPLE_ITEMS = 13 + 7
 TOKEN = "tok-FAKE-5ecr3t-9f8e7d6c5b4a"
 
 
@@ -82,9 +79,14 @@ def test_fetch_prints_fetched_new_and_updated_counts_for_every_source(
     for row in rows.values():
         assert row["result"] == "ok"
         assert {"fetched", "new", "updated", "deleted", "left out"} <= row.keys()
-    # Every stored item is new to exactly one source, however the fetches interleave.
-    assert sum(int(r["new"]) for r in rows.values()) == len(export(capsys, config))
-    assert len(export(capsys, config)) == SAMPLE_ITEMS
+    items = export(capsys, config)
+    # Every stored item is new to exactly one source, however the fetches interleave;
+    # each source stored what it fetched ("left out" are not fetched).
+    assert sum(int(r["new"]) for r in rows.values()) == len(items) > 0
+    for source, row in rows.items():
+        stored = sum(source in item["source_ids"] for item in items)
+        assert stored == int(row["fetched"]) > 0, source
+    # The sample's author who asked not to be archived (#nobot) posts on social.example.
     assert rows[sample.source_id("social.example")]["left out"] == "1"
 
 
@@ -159,11 +161,14 @@ def test_fetch_source_fetches_only_the_source_with_that_id_as_sources_shows_it(
     assert all(item["source_ids"] == [wanted] for item in items)
 
 
-@pytest.mark.parametrize("option", ["--source", "--event"])
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--source", f"{SLUG}/mastodon:nowhere.example"), ("--event", "no-such-event")],
+)
 def test_fetching_something_not_configured_exits_1_and_says_where_to_look(
-    capsys: pytest.CaptureFixture[str], sample: Sample, config: Path, option: str
+    capsys: pytest.CaptureFixture[str], sample: Sample, config: Path, option: str, value: str
 ) -> None:
-    result = run_cli(capsys, "-c", config, "fetch", option, f"{SLUG}/mastodon:nowhere.example")
+    result = run_cli(capsys, "-c", config, "fetch", option, value)
 
     assert result.status == 1
     assert "no sources match" in result.err
@@ -189,7 +194,9 @@ def test_a_failing_source_is_reported_and_recorded_and_the_others_carry_on(
     expected = "HTTP 503" if failure == "HTTP 503" else "ConnectError"
     assert expected in rows.pop(broken)["result"]
     assert all(row["result"] == "ok" for row in rows.values())
-    assert len(export(capsys, config)) == SAMPLE_ITEMS
+    items = export(capsys, config)
+    assert sum(int(row["new"]) for row in rows.values()) == len(items)
+    assert {s for item in items for s in item["source_ids"]} == sample.source_ids
 
     health = by_source(run_cli(capsys, "-c", config, "sources").out)
     assert health[broken]["errors"] == "1"
@@ -215,8 +222,8 @@ def test_digest_writes_html_under_the_configured_output_folder_by_default(
     page = tmp_path / SLUG / "event.html"
     assert TITLE in page.read_text("utf-8")
     assert (tmp_path / SLUG / "2026-11-21.html").is_file()
-    assert f"{SAMPLE_ITEMS} items" in whole.out
-    assert "event.html" in whole.out
+    assert f"{len(export(capsys, config))} items" in whole.out
+    assert str(page) in whole.out
 
 
 def test_a_day_digest_as_json_counts_the_items_of_that_local_day(
@@ -227,11 +234,9 @@ def test_a_day_digest_as_json_counts_the_items_of_that_local_day(
     config = sample.config(tmp_path, timezone="Asia/Tokyo")
     assert run_cli(capsys, "-c", config, "fetch").status == 0
     target = tmp_path / "out" / "day.json"
+    options = ["--date", "2026-11-20", "--format", "json", "--output", target]
 
-    result = run_cli(
-        capsys, "-c", config, "digest", SLUG, "--date", "2026-11-20", "--format", "json",
-        "--output", target,
-    )  # fmt: skip
+    result = run_cli(capsys, "-c", config, "digest", SLUG, *options)
 
     assert result.status == 0, result.err
     digest = json.loads(target.read_text("utf-8"))
@@ -283,31 +288,34 @@ def documented_export_fields() -> list[str]:
     return fields
 
 
-def trash_and_refetch(capsys: pytest.CaptureFixture[str], sample: Sample, config: Path) -> set[str]:
-    """Fetch, then remove two comments on the blog and fetch again; their keys."""
+def trash_and_refetch(
+    capsys: pytest.CaptureFixture[str], sample: Sample, config: Path
+) -> tuple[set[str], set[str]]:
+    """Fetch, then remove two comments on the blog and fetch again: the keys stored
+    before, and those of the two comments."""
     assert run_cli(capsys, "-c", config, "fetch").status == 0
-    keys = {i["key"] for i in export(capsys, config) if i["key"].endswith((":43", ":45"))}
-    assert len(keys) == 2
+    before = {i["key"] for i in export(capsys, config)}
+    removed = {k for k in before if k.endswith((":comment:43", ":comment:45"))}
+    assert len(removed) == 2
     sample.blog.trash(43)
     sample.blog.spam(45)
     assert run_cli(capsys, "-c", config, "fetch").status == 0
-    return keys
+    return before, removed
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
 def test_export_has_every_documented_field_and_no_removed_items(
     capsys: pytest.CaptureFixture[str], sample: Sample, config: Path, fmt: str
 ) -> None:
-    removed = trash_and_refetch(capsys, sample, config)
+    before, removed = trash_and_refetch(capsys, sample, config)
 
     items = export(capsys, config, fmt)
 
     fields = documented_export_fields()
     assert len(fields) == 21
     assert all(list(item) == fields for item in items)
-    assert len(items) == SAMPLE_ITEMS - len(removed)
-    assert not removed & {item["key"] for item in items}
-    assert {item["kind"] for item in items} == {"post", "comment"}
+    assert {item["key"] for item in items} == before - removed
+    assert {item["kind"] for item in items} <= {"post", "comment", "article"}
 
 
 def test_csv_export_is_one_row_per_item_with_lists_space_separated(
@@ -319,8 +327,8 @@ def test_csv_export_is_one_row_per_item_with_lists_space_separated(
     result = run_cli(capsys, "-c", config, "export", SLUG, "--format", "csv", "-o", target)
 
     assert result.status == 0, result.err
-    assert f"{SAMPLE_ITEMS} items" in result.err
     rows = parse_export(target.read_text("utf-8"), "csv")
+    assert f"{len(rows)} items -> {target}" in result.err
     lines = {i["key"]: i for i in export(capsys, config, "jsonl")}
     assert [r["key"] for r in rows] == list(lines)
     for row in rows:
@@ -396,11 +404,6 @@ def test_every_command_refuses_a_bad_configuration(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["aggregator.toml"]
 
 
-@pytest.mark.xfail(
-    reason="cli.py prints errors with a rich Console that hard-wraps at 80 columns when "
-    "stderr is not a terminal, splitting the one-line message",
-    strict=True,
-)
 def test_a_configuration_error_stays_on_one_line_when_stderr_is_not_a_terminal(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -583,7 +586,7 @@ def test_the_installed_script_fetches_with_a_token_it_never_prints(
     rows = by_source(done.stdout)
     assert set(rows) == sample.source_ids | {f"{SLUG}/mastodon:{private.base_url[7:]}"}
     assert all(row["result"] == "ok" for row in rows.values())
-    assert "HTTP Request: GET" in done.stderr  # -vv logs every request ...
+    assert private.base_url in done.stderr  # -vv logs every request ...
     assert TOKEN not in done.stdout + done.stderr  # ... and never the token
     assert TOKEN.encode() not in everything_written(tmp_path)
 
@@ -597,15 +600,10 @@ def test_the_script_reports_its_version() -> None:
         check=False,
     )
 
-    assert done.returncode == 0
+    assert (done.returncode, done.stderr) == (0, "")
     assert re.fullmatch(r"aggregator \d+\.\d+\.\d+\S*\n", done.stdout)
 
 
-@pytest.mark.xfail(
-    reason="cli.py tables (fetch, sources) truncate long source ids with '…' at the "
-    "80 columns rich assumes when output is not a terminal",
-    strict=True,
-)
 def test_source_ids_are_shown_whole_when_output_is_not_a_terminal(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,

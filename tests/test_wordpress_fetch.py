@@ -1,13 +1,16 @@
 """The WordPress REST fetcher against a simulated WordPress site on 127.0.0.1.
 
 Real HTTP, real client, a fixed clock. The site runs on UTC−5, so any confusion between
-``date`` and ``date_gmt`` shows.
+``date`` and ``date_gmt`` shows. Every fetch also returns the post itself as an
+``article`` item; :func:`comments` and :func:`article` tell them apart.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +22,7 @@ from aggregator.demo.httpserver import Fault, LoopbackServer, Request, Response
 from aggregator.demo.wordpress_sim import SimComment, WordPressSite
 from aggregator.exceptions import ParseError, PermanentError, RateLimited, TemporaryError
 from aggregator.http import make_client
-from aggregator.models import FetchResult, SourceSpec, SourceState
+from aggregator.models import FetchResult, ItemData, SourceSpec, SourceState
 from aggregator.sources import FetchContext, get_source, keys
 from aggregator.sources.wordpress import SOURCE, WordPressOptions
 
@@ -28,6 +31,7 @@ WRITTEN = datetime(2026, 2, 1, 14, 0, tzinfo=UTC)
 """When the first comment was written."""
 NOW = datetime(2026, 2, 12, 12, 0, tzinfo=UTC)
 COMMENTS = "/wp-json/wp/v2/comments"
+POST = "/wp-json/wp/v2/posts/1"
 
 
 class Blog:
@@ -38,7 +42,11 @@ class Blog:
     ) -> None:
         self.site = WordPressSite(utc_offset=SITE_OFFSET, **site_options)
         self.post = self.site.add_post(
-            "our-launch", "Our launch", "<p>We launched.</p>", date=WRITTEN - timedelta(hours=2)
+            "our-launch",
+            "Our launch",
+            "<p>We launched.</p>",
+            date=WRITTEN - timedelta(hours=2),
+            author="Dana Écrit",
         )
         self.server = server
         server.app = app_wrapper(self.site) if app_wrapper else self.site
@@ -73,6 +81,14 @@ class Blog:
     def key(self, comment: SimComment) -> str:
         return keys.wordpress_comment(self.key_site, comment.id)
 
+    @property
+    def post_key(self) -> str:
+        return keys.wordpress_post(self.key_site, self.post.id)
+
+    def listed(self, *comments: SimComment) -> frozenset[str]:
+        """The listing of a thread of these comments: theirs and the post's keys."""
+        return frozenset({self.post_key, *map(self.key, comments)})
+
     def fetch(
         self,
         *,
@@ -103,6 +119,16 @@ class Blog:
 
     def requests(self, path: str = COMMENTS) -> list[Request]:
         return [r for r in self.server.requests if r.path == path]
+
+
+def comments(result: FetchResult) -> tuple[ItemData, ...]:
+    return tuple(i for i in result.items if i.kind == "comment")
+
+
+def article(result: FetchResult) -> ItemData | None:
+    found = [i for i in result.items if i.kind == "article"]
+    assert len(found) <= 1
+    return found[0] if found else None
 
 
 @pytest.fixture(scope="module")
@@ -146,23 +172,23 @@ def test_every_option_is_documented() -> None:
 def test_discovers_the_post_id_from_the_link_header(blog: Any) -> None:
     b = blog().comments(3)
     result = b.fetch()
-    assert len(result.items) == 3
+    assert len(comments(result)) == 3
     assert b.state["post_id"] == b.post.id
     assert b.state["api_root"] == f"{b.server.base_url}/wp-json/"
-    assert [r.path for r in b.server.requests] == [b.site.post_path(b.post.id), COMMENTS]
-    assert result.requests == 2
+    assert [r.path for r in b.server.requests] == [b.site.post_path(b.post.id), COMMENTS, POST]
+    assert result.requests == 3
 
 
 def test_discovers_from_the_html_head_without_link_headers(blog: Any) -> None:
     b = blog(link_headers=False).comments(2)
-    assert len(b.fetch().items) == 2
+    assert len(comments(b.fetch())) == 2
     assert b.state["post_id"] == b.post.id
 
 
 def test_falls_back_to_a_slug_search(blog: Any) -> None:
     b = blog(link_headers=False, head_links=False).comments(2)
     b.site.add_post("our-launch-2", "Another", date=WRITTEN)  # a near miss
-    assert len(b.fetch().items) == 2
+    assert len(comments(b.fetch())) == 2
     (search,) = b.requests("/wp-json/wp/v2/posts")
     assert search.arg("slug") == "our-launch"
     assert b.state["post_id"] == b.post.id
@@ -173,8 +199,8 @@ def test_discovery_happens_once(blog: Any) -> None:
     b.fetch()
     b.comment("A second thought.")
     result = b.fetch(later=timedelta(minutes=10))
-    assert [r.path for r in b.server.requests] == [COMMENTS]
-    assert len(result.items) == 3
+    assert [r.path for r in b.server.requests] == [COMMENTS, POST]
+    assert len(comments(result)) == 3
 
 
 def test_p_urls_and_rest_route_sites(blog: Any) -> None:
@@ -183,23 +209,31 @@ def test_p_urls_and_rest_route_sites(blog: Any) -> None:
     result = b.fetch()
     assert b.url.endswith(f"/?p={b.post.id}")
     assert b.state["api_root"] == f"{b.server.base_url}/index.php?rest_route=/"
-    (item,) = result.items
+    (item,) = comments(result)
     assert item.text == "Bonjour"
-    assert all(r.arg("rest_route") == "/wp/v2/comments" for r in b.requests("/index.php"))
+    routes = [r.arg("rest_route") for r in b.requests("/index.php")]
+    assert routes == ["/wp/v2/comments", f"/wp/v2/posts/{b.post.id}"]
+    post = article(result)
+    assert post is not None
+    assert post.url == item.context_url == b.url
 
 
 def test_p_urls_follow_the_redirect_to_the_permalink(blog: Any) -> None:
     b = blog().comments(1)
-    (item,) = b.fetch(post=f"{b.server.base_url}/?p={b.post.id}").items
+    result = b.fetch(post=f"{b.server.base_url}/?p={b.post.id}")
+    (item,) = comments(result)
     assert b.state["post_url"] == b.url
     assert item.context_url == b.url
+    post = article(result)
+    assert post is not None
+    assert post.url == b.url
 
 
 def test_keys_match_the_comment_feed(blog: Any) -> None:
     # The feed source keys a comment from its guid, https://site/?p=ID#comment-N.
     b = blog()
     c = b.comment()
-    (item,) = b.fetch().items
+    (item,) = comments(b.fetch())
     guid = f"{b.server.base_url}/?p={b.post.id}#comment-{c.id}"
     assert item.key == keys.wordpress_comment_from_url(guid)
 
@@ -214,9 +248,9 @@ def test_pages_through_250_comments_100_at_a_time(blog: Any) -> None:
     assert [r.arg("page") for r in pages] == ["1", "2", "3"]
     assert {r.arg("per_page") for r in pages} == {"100"}
     assert {(r.arg("orderby"), r.arg("order")) for r in pages} == {("id", "asc")}
-    assert len(result.items) == 250
-    assert result.listing == {b.key(c) for c in b.site.comments.values()}
-    assert result.requests == 4
+    assert len(comments(result)) == 250
+    assert result.listing == b.listed(*b.site.comments.values())
+    assert result.requests == 5
 
 
 def test_replies_keep_their_thread(blog: Any) -> None:
@@ -235,7 +269,7 @@ def test_items_carry_the_comment(blog: Any) -> None:
         author="Zoë & Max",
         author_url="https://zoe.example/",
     )
-    (item,) = b.fetch().items
+    (item,) = comments(b.fetch())
     assert item.author.name == "Zoë & Max"
     assert item.author.url == "https://zoe.example/"
     assert item.text == "It’s 20″ wide — see https://tyres.example/studded for more\n\nBye 👍"
@@ -250,12 +284,12 @@ def test_listing_holds_exactly_the_approved_comments(blog: Any) -> None:
     kept, trashed = b.comment(), b.comment()
     held = b.comment("Buy cheap watches", status="hold")
     first = b.fetch()
-    assert first.listing == {b.key(kept), b.key(trashed)}
+    assert first.listing == b.listed(kept, trashed)
 
     b.site.trash(trashed.id)
     b.site.approve(held.id)  # approved late: it keeps its old date
     second = b.fetch(later=timedelta(hours=1))
-    assert second.listing == {b.key(kept), b.key(held)}
+    assert second.listing == b.listed(kept, held)
     late = {i.key: i for i in second.items}[b.key(held)]
     assert late.created_at == held.date_gmt < NOW - timedelta(days=1)
 
@@ -263,18 +297,149 @@ def test_listing_holds_exactly_the_approved_comments(blog: Any) -> None:
 def test_an_edit_changes_the_html(blog: Any) -> None:
     b = blog()
     c = b.comment("First draft")
-    (before,) = b.fetch().items
+    (before,) = comments(b.fetch())
     b.site.edit_comment(c.id, "Second *draft*, with <em>feeling</em>")
-    (after,) = b.fetch(later=timedelta(minutes=5)).items
+    (after,) = comments(b.fetch(later=timedelta(minutes=5)))
     assert after.key == before.key
     assert after.html == "<p>Second *draft*, with <em>feeling</em></p>"
     assert after.content_hash != before.content_hash
 
 
-def test_an_empty_thread_is_an_empty_listing(blog: Any) -> None:
-    result = blog().fetch()
-    assert result.items == ()
-    assert result.listing == frozenset()
+def test_an_empty_thread_lists_just_the_post(blog: Any) -> None:
+    b = blog()
+    result = b.fetch()
+    assert [i.kind for i in result.items] == ["article"]
+    assert result.listing == {b.post_key}
+
+
+# --- the post itself ------------------------------------------------------------------
+
+
+def test_the_post_comes_as_an_article(blog: Any) -> None:
+    b = blog()
+    b.site.posts[b.post.id].title = 'Rock & roll -- it\'s "done"...'
+    c = b.comment()
+    result = b.fetch()
+    (request,) = b.requests(POST)
+    assert request.arg("_embed") == "author"
+    post = article(result)
+    assert post is not None
+    assert post.key == b.post_key
+    assert post.title == "Rock & roll — it’s “done”…"  # texturized entities decoded
+    assert post.url == b.url == comments(result)[0].context_url  # so digests pair them
+    assert post.text == "We launched."
+    assert post.created_at == b.post.date_gmt
+    assert post.edited_at is None
+    assert post.author.name == "Dana Écrit"
+    assert post.author.key == keys.wordpress_author(b.key_site, "Dana Écrit")
+    assert post.author.url == f"{b.server.base_url}/author/dana-ecrit/"
+    assert post.author.avatar_url is not None
+    assert "s=96" in post.author.avatar_url
+    assert post.raw["id"] == b.post.id
+    assert result.listing == b.listed(c)
+
+
+def test_an_edited_post_says_when(blog: Any) -> None:
+    b = blog()
+    b.site.posts[b.post.id].modified_gmt = NOW - timedelta(hours=1)
+    post = article(b.fetch())
+    assert post is not None
+    assert post.edited_at == NOW - timedelta(hours=1)
+
+
+@pytest.mark.parametrize("users_api", ["unlinked", "refused"])
+def test_a_site_that_hides_its_users_is_the_author(blog: Any, users_api: str) -> None:
+    # "unlinked": the post has no author link, so no _embedded at all; "refused": the
+    # embedded author is a rest_user_cannot_view error object.
+    b = blog(users_api=users_api)
+    post = article(b.fetch())
+    assert post is not None
+    assert post.author.name == "127.0.0.1"
+    assert post.author.key == keys.wordpress_author(b.key_site, "127.0.0.1")
+    assert post.author.url == b.server.base_url
+    assert post.title == "Our launch"
+
+
+def test_a_page_is_asked_for_under_pages_once_found(blog: Any) -> None:
+    def served_as_a_page(site: WordPressSite) -> Any:
+        def app(request: Request) -> Response:
+            if request.path == POST:
+                return site(dataclasses.replace(request, path="/wp-json/wp/v2/pages/1"))
+            if request.path == "/wp-json/wp/v2/pages/1":
+                return site(dataclasses.replace(request, path=POST))
+            return site(request)
+
+        return app
+
+    b = blog(served_as_a_page)
+    first = b.fetch()
+    assert [r.path for r in b.server.requests][-2:] == [POST, "/wp-json/wp/v2/pages/1"]
+    assert article(first) is not None
+    assert b.state["post_type"] == "pages"
+    second = b.fetch(later=timedelta(minutes=5))
+    assert [r.path for r in b.server.requests] == [COMMENTS, "/wp-json/wp/v2/pages/1"]
+    assert article(second) is not None
+
+
+def test_a_state_from_before_the_post_was_fetched_still_loads(blog: Any) -> None:
+    b = blog().comments(1)
+    b.fetch()
+    del b.state["post_type"]
+    result = b.fetch(later=timedelta(minutes=5))
+    assert [r.path for r in b.server.requests] == [COMMENTS, POST]  # no new discovery
+    assert article(result) is not None
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault("status", 500),
+        Fault("status", 503),
+        Fault("timeout", seconds=1.5),
+        Fault("reset"),
+        Fault("malformed"),
+        Fault("status", 429),
+    ],
+    ids=["500", "503", "timeout", "reset", "malformed", "429"],
+)
+def test_a_passing_failure_of_the_post_request_keeps_the_comments_and_the_article(
+    blog: Any, fault: Fault, caplog: pytest.LogCaptureFixture
+) -> None:
+    b = blog()
+    c = b.comment()
+    b.server.inject(Fault(fault.kind, fault.status, fault.headers, fault.seconds, POST))
+    with caplog.at_level(logging.WARNING, logger="aggregator.sources.wordpress"):
+        result = b.fetch(timeout=httpx.Timeout(1.0))
+    assert [i.key for i in result.items] == [b.key(c)]
+    assert result.listing == b.listed(c)  # a stored article stands
+    assert "the post itself is not fetched this time" in caplog.text
+    assert article(b.fetch(later=timedelta(minutes=5))) is not None
+
+
+def test_a_rate_limited_post_request_asks_to_wait(blog: Any) -> None:
+    b = blog()
+    b.server.inject(Fault("status", 429, {"Retry-After": "120"}, path_prefix=POST))
+    result = b.fetch()
+    assert article(result) is None
+    assert result.next_check_hint == b.now + timedelta(seconds=120)
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 410])
+def test_a_refused_post_is_no_longer_listed(blog: Any, status: int) -> None:
+    b = blog()
+    c = b.comment()
+    b.server.inject(Fault("status", status, path_prefix=POST))
+    result = b.fetch()
+    assert [i.key for i in result.items] == [b.key(c)]
+    assert result.listing == {b.key(c)}  # a stored article is tombstoned
+
+
+def test_a_failing_comment_walk_does_not_ask_for_the_post(blog: Any) -> None:
+    b = blog().comments(1)
+    b.server.inject(Fault("status", 503, path_prefix=COMMENTS))
+    with pytest.raises(TemporaryError):
+        b.fetch()
+    assert b.requests(POST) == []
 
 
 # --- big threads -----------------------------------------------------------------------
@@ -310,7 +475,7 @@ def test_big_threads_are_relisted_periodically(blog: Any) -> None:
     assert all(r.arg("after") is None for r in b.requests())
     assert relisted.listing is not None
     assert b.key(late) in relisted.listing
-    assert len(relisted.listing) == 252
+    assert len(relisted.listing) == 252 + 1  # and the post
 
 
 def test_a_small_thread_is_listed_whole_every_time(blog: Any) -> None:
@@ -318,8 +483,8 @@ def test_a_small_thread_is_listed_whole_every_time(blog: Any) -> None:
     b.fetch()
     again = b.fetch(later=timedelta(minutes=1))
     assert all(r.arg("after") is None for r in b.requests())
-    assert again.listing is not None
-    assert len(again.listing) == 150
+    assert again.listing == b.listed(*b.site.comments.values())
+    assert len(again.listing) == 150 + 1
 
 
 # --- page cap --------------------------------------------------------------------------
@@ -332,7 +497,7 @@ def test_the_page_cap_never_yields_a_partial_listing(blog: Any) -> None:
         result = b.fetch(max_pages=2, later=timedelta(minutes=1))
         assert result.listing is None
         assert len(b.requests()) <= 2
-        seen |= {i.key for i in result.items}
+        seen |= {i.key for i in comments(result)}
     # The second fetch resumed the walk (one page back) and reached the end.
     assert seen == {b.key(c) for c in b.site.comments.values()}
     assert b.state["walk"] is None
@@ -360,7 +525,7 @@ def test_no_listing_when_the_thread_moves_during_the_walk(blog: Any) -> None:
     b = blog(arrives_mid_walk).comments(150)
     result = b.fetch()
     assert result.listing is None
-    assert len(result.items) == 151
+    assert len(comments(result)) == 151
 
 
 # --- failures --------------------------------------------------------------------------
@@ -426,7 +591,7 @@ def test_a_failure_mid_walk_fails_the_whole_fetch(blog: Any) -> None:
     with pytest.raises(TemporaryError):
         b.fetch()
     assert b.state == {}  # no half-walked state: the pipeline keeps the old one
-    assert len(b.fetch().items) == 250
+    assert len(comments(b.fetch())) == 250
 
 
 # --- the simulator answers like core ---------------------------------------------------
@@ -448,6 +613,33 @@ def test_simulator_rest_quirks(blog: Any) -> None:
         after = client.get(base, params={"post": b.post.id, "after": local, "orderby": "id"})
         assert [c["id"] for c in after.json()] == [3, 2]  # exclusive, default order desc
         assert "\\/" in after.text  # slashes escaped like PHP's json_encode
+
+
+def test_simulator_embeds_the_author_like_core(blog: Any) -> None:
+    b = blog(pretty_permalinks=False)
+    b.comment()
+    url = b.server.base_url + "/index.php"
+    with httpx.Client() as client:
+        plain = client.get(url, params={"rest_route": "/wp/v2/posts/1"}).json()
+        assert "_embedded" not in plain
+        assert list(plain)[:13] == [
+            "id", "date", "date_gmt", "guid", "modified", "modified_gmt", "slug", "status",
+            "type", "link", "title", "content", "excerpt",
+        ]  # fmt: skip
+        assert plain["link"] == b.url
+        assert plain["content"]["protected"] is False
+        one = client.get(url, params={"rest_route": "/wp/v2/posts/1", "_embed": "author"}).json()
+        assert list(one["_embedded"]) == ["author"]
+        (user,) = one["_embedded"]["author"]
+        assert user["name"] == "Dana Écrit"
+        assert user["link"] == f"{b.server.base_url}/?author={one['author']}"
+        # the user schema's embed context, plus _links
+        assert list(user) == [
+            "id", "name", "url", "description", "link", "slug", "avatar_urls", "_links",
+        ]  # fmt: skip
+        every = client.get(url + "?rest_route=/wp/v2/posts/1&_embed").json()
+        assert list(every["_embedded"]) == ["author", "replies"]
+        assert "post" not in every["_embedded"]["replies"][0][0]  # embed context
 
 
 def test_simulator_feeds_answer_304(blog: Any) -> None:

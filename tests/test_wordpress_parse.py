@@ -23,6 +23,7 @@ from aggregator.sources.wordpress_parse import (
     id_from_query,
     parse_comments,
     parse_link_header,
+    parse_post,
     pick_post,
     rest_item_id,
     route_url,
@@ -38,6 +39,11 @@ CASES = {
     # case: (site, post URL)
     "wp_v2_comments_core_fixture": ("http://example.org", "http://example.org/?p=4"),
     "wp_v2_comments_post_tricky": (TRICKY_SITE, TRICKY_POST),
+}
+POST_CASES = {
+    # case: site
+    "wp_v2_post_core_fixture": "http://example.org",
+    "wp_v2_posts_1234_embed_author": TRICKY_SITE,
 }
 
 
@@ -65,6 +71,140 @@ def test_golden(case: str) -> None:
 
 def _fields(item: Any) -> dict[str, Any]:
     return {name: getattr(item, name) for name in item.__dataclass_fields__}
+
+
+@pytest.mark.parametrize("case", sorted(POST_CASES))
+def test_golden_post(case: str) -> None:
+    payload = load(case)
+    item = parse_post(payload, site=POST_CASES[case])
+    assert item.raw == payload
+    expected = {k: v for k, v in _fields(item).items() if k != "raw"}
+    assert_golden(expected, WP / f"{case}.expected.json")
+
+
+# --- the post itself -------------------------------------------------------------------
+
+
+def tricky_post(**changes: Any) -> dict[str, Any]:
+    return {**load("wp_v2_posts_1234_embed_author"), **changes}
+
+
+def test_the_post_is_the_article_its_comments_hang_off() -> None:
+    post = parse_post(tricky_post(), site=TRICKY_SITE)
+    assert post.kind == "article"
+    assert post.key == keys.wordpress_post(TRICKY_SITE, 1234)
+    assert post.url == TRICKY_POST
+    assert {c.context_url for c in tricky().values()} == {post.url}
+    # Élodie writes the post and answers under it: one author.
+    assert post.author.key == tricky()[5812].author.key
+
+
+def test_post_title_entities_become_characters() -> None:
+    assert parse_post(tricky_post(), site=TRICKY_SITE).title == (
+        "L’hiver en vélo-cargo : pneus, froid & enfants"
+    )
+    marked_up = tricky_post(title={"rendered": "A <em>bold</em>\n move &lt;3"})
+    assert parse_post(marked_up, site=TRICKY_SITE).title == "A bold move <3"
+    assert parse_post(tricky_post(title={"rendered": ""}), site=TRICKY_SITE).title is None
+
+
+def test_post_dates() -> None:
+    post = parse_post(tricky_post(), site=TRICKY_SITE)
+    assert post.created_at == datetime(2026, 2, 9, 17, 30, tzinfo=UTC)  # date_gmt
+    assert post.edited_at == datetime(2026, 2, 11, 8, 10, 12, tzinfo=UTC)  # modified_gmt
+    unedited = parse_post(tricky_post(modified_gmt="2026-02-09T17:30:00"), site=TRICKY_SITE)
+    assert unedited.edited_at is None
+    assert parse_post(tricky_post(modified_gmt=None), site=TRICKY_SITE).edited_at is None
+
+
+def test_post_content_is_sanitized_with_its_links() -> None:
+    post = parse_post(tricky_post(), site=TRICKY_SITE)
+    assert "<img" not in post.html
+    assert "<h2>Les pneus</h2>" in post.html
+    assert post.links == (
+        "https://www.example-shop.fr/pneus-clous",
+        "https://blog.example.fr/2025/11/velotaf-nuit/",
+    )
+    assert "Et on dégonfle un peu…" in post.text
+
+
+def test_post_url_is_the_url_the_post_is_followed_by() -> None:
+    # A ?p= URL (or another host name) names the post the comments carry as context.
+    post = parse_post(tricky_post(), site=TRICKY_SITE, post_url="https://blog.example.fr/?p=1234")
+    assert post.url == "https://blog.example.fr/?p=1234"
+    assert post.raw["link"] == TRICKY_POST
+
+
+@pytest.mark.parametrize(
+    "embedded",
+    [
+        None,  # no author link: a site that hides its users
+        {"author": [{"code": "rest_user_cannot_view", "data": {"status": 401}}]},
+        {"author": []},
+        {"author": [{"name": "   "}]},
+        {"wp:featuredmedia": [{"id": 1240}]},
+    ],
+    ids=["absent", "error-object", "empty", "blank-name", "no-author"],
+)
+def test_post_without_a_readable_author_is_by_the_site(embedded: Any) -> None:
+    payload = tricky_post()
+    del payload["_embedded"]
+    if embedded is not None:
+        payload["_embedded"] = embedded
+    author = parse_post(payload, site=TRICKY_SITE).author
+    assert author.name == "blog.example.fr"
+    assert author.key == keys.wordpress_author(TRICKY_SITE, "blog.example.fr")
+    assert author.url == TRICKY_SITE
+    assert author.avatar_url is None
+
+
+def test_post_author_is_unescaped_once() -> None:
+    payload = tricky_post()
+    payload["_embedded"] = {
+        "author": [{"name": "Zoë &amp; Max", "link": "javascript:alert(1)", "avatar_urls": 5}]
+    }
+    author = parse_post(payload, site=TRICKY_SITE).author
+    assert author.name == "Zoë & Max"
+    assert author.url is None
+    assert author.avatar_url is None
+
+
+def test_a_password_protected_post_keeps_its_title_only() -> None:
+    payload = tricky_post(
+        title={"rendered": "Protected: Nos vacances"},
+        content={"rendered": "<p>Visible with the password</p>", "protected": True},
+    )
+    post = parse_post(payload, site=TRICKY_SITE)
+    assert post.title == "Protected: Nos vacances"
+    assert (post.html, post.text, post.links) == ("", "", ())
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        [],
+        {"code": "rest_post_invalid_id", "message": "Invalid post ID.", "data": {"status": 404}},
+        {**load("wp_v2_post_core_fixture"), "id": "4"},
+        {**load("wp_v2_post_core_fixture"), "title": "REST API Client Fixture: Post"},
+        {**load("wp_v2_post_core_fixture"), "content": {"protected": False}},
+        {**load("wp_v2_post_core_fixture"), "link": None},
+        {**load("wp_v2_post_core_fixture"), "date_gmt": None, "date": "soon"},
+        {**load("wp_v2_post_core_fixture"), "title": {"rendered": "\ud83d"}},
+    ],
+    ids=[
+        "array",
+        "error",
+        "string-id",
+        "flat-title",
+        "no-rendered",
+        "no-link",
+        "no-date",
+        "surrogate",
+    ],
+)
+def test_malformed_posts_raise_parse_error(payload: Any) -> None:
+    with pytest.raises(ParseError):
+        parse_post(payload, site="http://example.org")
 
 
 def test_author_name_is_unescaped_once() -> None:
@@ -183,8 +323,8 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 
 @st.composite
-def mutated_payloads(draw: st.DrawFn) -> Any:
-    case = draw(st.sampled_from(sorted(CASES)))
+def mutated_payloads(draw: st.DrawFn, cases: Any = CASES) -> Any:
+    case = draw(st.sampled_from(sorted(cases)))
     payload = copy.deepcopy(load(case))
     for _ in range(draw(st.integers(1, 4))):
         paths = _paths(payload)
@@ -218,11 +358,25 @@ def test_mutated_payloads_raise_only_parse_error(payload: Any) -> None:
         assert item.key.startswith("wordpress:")
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_payloads(POST_CASES))
+def test_mutated_posts_raise_only_parse_error(payload: Any) -> None:
+    try:
+        item = parse_post(payload, site=TRICKY_SITE)
+    except ParseError:
+        return
+    assert item.created_at.tzinfo is UTC
+    assert item.edited_at is None or item.edited_at > item.created_at
+    assert item.key.startswith("wordpress:")
+
+
 @settings(max_examples=200, deadline=None)
 @given(json_values)
 def test_any_json_value_parses_or_raises_parse_error(payload: Any) -> None:
     with contextlib.suppress(ParseError):
         parse_comments(payload, site=TRICKY_SITE, post_url=TRICKY_POST)
+    with contextlib.suppress(ParseError):
+        parse_post(payload, site=TRICKY_SITE)
 
 
 @settings(max_examples=100, deadline=None)

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 
 def feed(site: WordPressSite, r: Request, post_id: int | None, kind: str) -> Response:
+    """The comment feed of one post (``post_id``) or of the whole site (``None``), as
+    ``kind`` ``"rss2"`` or ``"atom"``; 304 when the request's validators still match."""
     last_modified = _last_modified(site)
     etag = '"' + hashlib.md5(last_modified.encode()).hexdigest() + '"'
     content_type = "application/atom+xml" if kind == "atom" else "application/rss+xml"

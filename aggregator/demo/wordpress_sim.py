@@ -22,14 +22,22 @@ Served (``base`` is the server's own URL)::
                                             orderby (id|date|date_gmt|post|parent),
                                             after/before (site-local, exclusive), parent,
                                             _fields; approved comments only
-    GET /wp-json/wp/v2/comments/ID, /wp-json/wp/v2/posts[?slug=], /wp-json/wp/v2/posts/ID
+    GET /wp-json/wp/v2/comments/ID, /wp-json/wp/v2/posts[?slug=]
+    GET /wp-json/wp/v2/posts/ID             _embed (every embeddable link) or
+                                            _embed=author,replies: ``_embedded`` as core
+    GET /wp-json/wp/v2/users/ID             post authors (see ``users_api``)
 
-Faithful on purpose, traps included: ``author_name`` is stored HTML-escaped, content is
-rendered through make_clickable / wptexturize / wpautop at read time, ``after`` compares
-with the site-local ``comment_date``, pages past the end are ``[]``, JSON escapes ``/`` and
-non-ASCII like PHP, and the feeds' ETag/Last-Modified are site-global and built from the
-newest post or approved comment *date*, so an edit or a late approval of an old comment
-does not change them. Not simulated: smilies, pingbacks, comment paging, password posts.
+Faithful on purpose, traps included: ``author_name`` and authors' display names are
+stored HTML-escaped, content is rendered through make_clickable / wptexturize / wpautop
+at read time, ``after`` compares with the site-local ``comment_date``, pages past the end
+are ``[]``, JSON escapes ``/`` and non-ASCII like PHP, and the feeds' ETag/Last-Modified
+are site-global and built from the newest post or approved comment *date*, so an edit or
+a late approval of an old comment does not change them. Not simulated: smilies,
+pingbacks, comment paging, pages, password posts.
+
+This module holds the site model, its URLs and pages, and the REST API; WordPress's text
+filters are in :mod:`aggregator.demo.wordpress_text`, the comment feeds in
+:mod:`aggregator.demo.wordpress_feeds`.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ import html
 import json
 import re
 import threading
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
@@ -54,6 +63,8 @@ MAX_PER_PAGE = 100
 _DATE_TIME = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}(:?\d{2})?)?$"
 )
+_EMBEDDABLE = frozenset({"author", "replies"})
+"""The link relations of a simulated post that ``?_embed`` can embed."""
 _ORDERBY = {"id": "id", "date": "date", "date_gmt": "date_gmt", "post": "post", "parent": "parent"}
 
 
@@ -66,6 +77,18 @@ class SimPost:
     """HTML as the editor saved it."""
     date_gmt: datetime
     modified_gmt: datetime
+    author: str = "admin"
+    """The author's display name as stored: HTML-escaped like a commenter's name
+    (``pre_user_display_name`` runs ``_wp_specialchars``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SimUser:
+    id: int
+    name: str
+    """The display name as stored (HTML-escaped)."""
+    slug: str
+    """``user_nicename``: the author archive's path segment."""
 
 
 @dataclass(slots=True)
@@ -100,7 +123,11 @@ class WordPressSite:
     API root; ``link_headers=False`` / ``head_links=False`` hide the discovery links
     from the post page's ``Link`` header / ``<head>`` (both off forces a slug search);
     ``rest_api="login_required"`` answers every API request 401 like a locked-down
-    site; ``utf8mb4=False`` stores emoji as numeric entities (``wp_encode_emoji``).
+    site; ``users_api`` shows post authors as core does (``"open"``), as sites that hide
+    their users do (``"unlinked"``: posts carry no author link, so ``_embed`` embeds no
+    author, and the users route is gone) or as a site that refuses anonymous user
+    look-ups (``"refused"``: the embedded author is a 401 error object);
+    ``utf8mb4=False`` stores emoji as numeric entities (``wp_encode_emoji``).
     Safe to change from a test while a server thread reads it.
     """
 
@@ -115,6 +142,7 @@ class WordPressSite:
         link_headers: bool = True,
         head_links: bool = True,
         rest_api: Literal["open", "login_required"] = "open",
+        users_api: Literal["open", "unlinked", "refused"] = "open",
         posts_per_rss: int = 10,
         utf8mb4: bool = True,
     ) -> None:
@@ -126,10 +154,12 @@ class WordPressSite:
         self.link_headers = link_headers
         self.head_links = head_links
         self.rest_api = rest_api
+        self.users_api = users_api
         self.posts_per_rss = posts_per_rss
         self.utf8mb4 = utf8mb4
         self.posts: dict[int, SimPost] = {}
         self.comments: dict[int, SimComment] = {}
+        self.users: dict[int, SimUser] = {}
         self._lock = threading.RLock()
         self._next_post = 1
         self._next_comment = 1
@@ -143,14 +173,33 @@ class WordPressSite:
         content: str = "",
         *,
         date: datetime,
+        modified: datetime | None = None,
+        author: str = "admin",
         post_id: int | None = None,
     ) -> SimPost:
+        """A published post by ``author`` (a display name; the user is made on first use)."""
         with self._lock:
             pid = post_id if post_id is not None else self._next_post
             self._next_post = max(self._next_post, pid + 1)
-            post = SimPost(pid, slug, title, content, _utc(date), _utc(date))
+            name = specialchars(" ".join(author.split()))
+            self._user(name)
+            modified_gmt = _utc(modified) if modified is not None else _utc(date)
+            post = SimPost(pid, slug, title, content, _utc(date), modified_gmt, name)
             self.posts[pid] = post
             return post
+
+    def _user(self, name: str) -> SimUser:
+        found = next((u for u in self.users.values() if u.name == name), None)
+        if found is None:
+            uid = len(self.users) + 1
+            # user_nicename: sanitize_title of the login, accents removed (remove_accents)
+            ascii_name = unicodedata.normalize("NFKD", html.unescape(name)).encode(
+                "ascii", "ignore"
+            )
+            slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.decode().lower()).strip("-")
+            found = SimUser(uid, name, slug or str(uid))
+            self.users[uid] = found
+        return found
 
     def add_comment(
         self,
@@ -220,7 +269,8 @@ class WordPressSite:
         """A site from JSON-shaped data (the demo's bundled blog post)::
 
         {"name": …, "description": …, "utc_offset_minutes": 60,
-         "posts": [{"id", "slug", "title", "content", "date": ISO 8601 with zone}],
+         "posts": [{"id", "slug", "title", "content", "date": ISO 8601 with zone,
+                    "modified"?, "author"? (display name, default "admin")}],
          "comments": [{"id", "post", "parent"?, "author_name" (as typed), "author_url"?,
                        "content" (as typed), "date", "status"?}]}
         """
@@ -232,7 +282,13 @@ class WordPressSite:
         )
         for p in data.get("posts", []):
             site.add_post(
-                p["slug"], p["title"], p.get("content", ""), date=_iso(p["date"]), post_id=p["id"]
+                p["slug"],
+                p["title"],
+                p.get("content", ""),
+                date=_iso(p["date"]),
+                modified=_iso(p["modified"]) if p.get("modified") else None,
+                author=p.get("author", "admin"),
+                post_id=p["id"],
             )
         for c in sorted(data.get("comments", []), key=lambda c: int(c["id"])):
             site.add_comment(
@@ -278,6 +334,7 @@ class WordPressSite:
         return f"{base}/index.php?" + urlencode(q)
 
     def feed_url(self, base: str, post_id: int | None, kind: str) -> str:
+        """Where the comment feed of a post (or, for ``None``, the site) is served."""
         if post_id is None:
             if self.pretty_permalinks:
                 return f"{base}/comments/feed/" + ("atom/" if kind == "atom" else "")
@@ -352,12 +409,14 @@ class WordPressSite:
             reply = self._post_list(r)
         elif route == "/wp/v2/pages":
             reply = _Reply(body=[], headers={"X-WP-Total": "0", "X-WP-TotalPages": "0"})
-        elif m := re.fullmatch(r"/wp/v2/posts/(\d+)", route):
-            post = self.posts.get(int(m.group(1)))
+        elif m := re.fullmatch(r"/wp/v2/(posts|pages)/(\d+)", route):
+            post = self.posts.get(int(m.group(2))) if m.group(1) == "posts" else None
             if post is None:
                 reply = _error(404, "rest_post_invalid_id", "Invalid post ID.")
             else:
-                reply = _Reply(body=self._post_json(base, post))
+                reply = _Reply(body=self._post_json(base, post, _embed_rels(r)))
+        elif (m := re.fullmatch(r"/wp/v2/users/(\d+)", route)) and self.users_api != "unlinked":
+            reply = self._user_reply(base, int(m.group(1)), "view")
         else:
             reply = _error(
                 404, "rest_no_route", "No route was found matching the URL and request method."
@@ -536,10 +595,29 @@ class WordPressSite:
         found = [p for p in self.posts.values() if slug is None or p.slug in slug.split(",")]
         found.sort(key=lambda p: (p.date_gmt, p.id), reverse=True)
         headers = {"X-WP-Total": str(len(found)), "X-WP-TotalPages": str(min(1, len(found)))}
-        return _Reply(body=[self._post_json(r.base_url, p) for p in found], headers=headers)
+        embed = _embed_rels(r)
+        body = [self._post_json(r.base_url, p, embed) for p in found]
+        return _Reply(body=body, headers=headers)
 
-    def _post_json(self, base: str, p: SimPost) -> dict[str, Any]:
-        return {
+    def _post_json(
+        self, base: str, p: SimPost, embed: frozenset[str] = frozenset()
+    ) -> dict[str, Any]:
+        """Core's ``view`` context (``WP_REST_Posts_Controller::prepare_item_for_response``),
+        with ``_embedded`` for the ``embed`` link relations (``?_embed``)."""
+        user = self._user(p.author)
+        links: dict[str, list[dict[str, Any]]] = {
+            "self": [{"href": self._route(base, f"wp/v2/posts/{p.id}")}],
+            "collection": [{"href": self._route(base, "wp/v2/posts")}],
+            "about": [{"href": self._route(base, "wp/v2/types/post")}],
+        }
+        if self.users_api != "unlinked":
+            links["author"] = [
+                {"embeddable": True, "href": self._route(base, f"wp/v2/users/{user.id}")}
+            ]
+        links["replies"] = [
+            {"embeddable": True, "href": self._route(base, "wp/v2/comments", {"post": p.id})}
+        ]
+        data: dict[str, Any] = {
             "id": p.id,
             "date": _wp_date(self._local(p.date_gmt)),
             "date_gmt": _wp_date(p.date_gmt.replace(tzinfo=None)),
@@ -552,22 +630,72 @@ class WordPressSite:
             "link": self.post_url(base, p.id),
             "title": {"rendered": wptexturize(html.escape(p.title, quote=False))},
             "content": {"rendered": p.content, "protected": False},
-            "author": 1,
+            "excerpt": {"rendered": _excerpt(p.content), "protected": False},
+            "author": user.id,
+            "featured_media": 0,
             "comment_status": "open",
             "ping_status": "open",
+            "sticky": False,
+            "template": "",
             "format": "standard",
-            "meta": [],
-            "_links": {
-                "self": [{"href": self._route(base, f"wp/v2/posts/{p.id}")}],
-                "collection": [{"href": self._route(base, "wp/v2/posts")}],
-                "replies": [
-                    {
-                        "embeddable": True,
-                        "href": self._route(base, "wp/v2/comments", {"post": p.id}),
-                    }
-                ],
-            },
+            "meta": {"footnotes": ""},
+            "categories": [1],
+            "tags": [],
+            "_links": links,
         }
+        # WP_REST_Server::embed_links: a relation is embedded only if one of its links is.
+        embedded: dict[str, list[Any]] = {}
+        if "author" in embed and "author" in links:
+            embedded["author"] = [self._user_reply(base, user.id, "embed").body]
+        if "replies" in embed:
+            embedded["replies"] = [self._embedded_replies(base, p.id)]
+        if embedded:
+            data["_embedded"] = embedded
+        return data
+
+    def _user_reply(self, base: str, user_id: int, context: str) -> _Reply:
+        """``GET /wp/v2/users/ID``: public for authors of published posts."""
+        user = self.users.get(user_id)
+        if self.users_api == "refused" or user is None:
+            # core answers 401 for users it will not show, so as not to confirm they exist
+            return _error(401, "rest_user_cannot_view", "Sorry, you are not allowed to list users.")
+        digest = hashlib.sha256(html.unescape(user.name).lower().encode()).hexdigest()
+        author_page = (
+            f"{base}/author/{user.slug}/" if self.pretty_permalinks else f"{base}/?author={user.id}"
+        )
+        data: dict[str, Any] = {
+            "id": user.id,
+            "name": user.name,
+            "url": "",
+            "description": "",
+            "link": author_page,
+            "slug": user.slug,
+        }
+        if self.show_avatars:
+            data["avatar_urls"] = {
+                str(s): f"https://secure.gravatar.com/avatar/{digest}?s={s}&d=mm&r=g"
+                for s in (24, 48, 96)
+            }
+        if context == "view":
+            data["meta"] = []
+        data["_links"] = {
+            "self": [{"href": self._route(base, f"wp/v2/users/{user.id}")}],
+            "collection": [{"href": self._route(base, "wp/v2/users")}],
+        }
+        return _Reply(body=data)
+
+    def _embedded_replies(self, base: str, post_id: int) -> list[dict[str, Any]]:
+        """The ``replies`` link's first page (10, newest first), in the ``embed`` context."""
+        newest = sorted(
+            (c for c in self.comments.values() if c.post == post_id and c.status == "approved"),
+            key=lambda c: (c.date_gmt, c.id),
+            reverse=True,
+        )[:10]
+        hidden = {"post", "date_gmt", "status", "meta"}  # view/edit-only fields
+        return [
+            {k: v for k, v in self._comment_json(base, c).items() if k not in hidden}
+            for c in newest
+        ]
 
     # --- pages -------------------------------------------------------------------------
 
@@ -657,6 +785,23 @@ def _only_fields(body: Any, fields: Iterable[str]) -> Any:
     return body
 
 
+def _embed_rels(r: Request) -> frozenset[str]:
+    """``rest_parse_embed_param``: ``_embed`` alone (or ``1``, ``true``) embeds every
+    embeddable link; ``_embed=author,replies`` (WordPress ≥ 5.4) just those."""
+    if "_embed" not in r.query:
+        return frozenset()
+    value = r.arg("_embed") or ""
+    rels = frozenset(v for v in re.split(r"[\s,]+", value) if v)
+    return _EMBEDDABLE if value in ("1", "true") or not rels else rels
+
+
+def _excerpt(content: str) -> str:
+    """``wp_trim_excerpt`` then ``the_excerpt``: 55 words of the text, wpautop'd."""
+    words = re.sub(r"<[^>]*>", " ", content).split()
+    text = " ".join(words[:55]) + (" [&hellip;]" if len(words) > 55 else "")
+    return f"<p>{wptexturize(text)}</p>\n" if text else ""
+
+
 def _error(status: int, code: str, message: str, **data: Any) -> _Reply:
     return _Reply(status, {"code": code, "message": message, "data": {"status": status, **data}})
 
@@ -705,4 +850,4 @@ def _offset_hours(tz: tzinfo) -> float:
     return offset.total_seconds() / 3600
 
 
-__all__ = ["CommentStatus", "SimComment", "SimPost", "WordPressSite"]
+__all__ = ["CommentStatus", "SimComment", "SimPost", "SimUser", "WordPressSite"]

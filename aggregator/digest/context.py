@@ -287,10 +287,7 @@ def assemble(
             comments=sum(1 for v in items if v.kind == "comment"),
             articles=sum(1 for v in items if v.kind == "article"),
             people=len({(v.author.platform, v.author.handle or v.author.name) for v in items}),
-            by_platform={
-                PLATFORM_LABELS.get(p, p): n
-                for p, n in sorted(Counter(v.platform for v in items).items())
-            },
+            by_platform=dict(sorted(Counter(v.platform for v in items).items())),
         ),
         platforms=tuple(platforms),
         blogs=tuple(blogs),

@@ -17,7 +17,7 @@ from typing import Any
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from aggregator.digest.context import DigestContext
+from aggregator.digest.context import PLATFORM_LABELS, DigestContext
 from aggregator.sanitize import CLEANER
 
 PACKAGED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -36,6 +36,7 @@ def make_environment(user_templates: Path | None = None) -> Environment:
     )
     env.filters["sanitized"] = sanitized
     env.filters["plural"] = plural
+    env.filters["platform_label"] = lambda p: PLATFORM_LABELS.get(p, p)
     return env
 
 

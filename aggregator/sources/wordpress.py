@@ -35,6 +35,19 @@ Big threads
     ``full_relist_every_hours`` (counted on ``ctx.now``) a full relist runs instead,
     which catches late approvals and deletions on big threads.
 
+The post itself
+    After the comments, ``GET {root}/wp/v2/posts/ID?_embed=author`` gives the
+    ``article`` item the comments hang off: the post's real title, author and text
+    (``parse_post``). When the posts route answers ``rest_post_invalid_id`` the URL is
+    a page, so ``wp/v2/pages/ID`` is asked instead, and which one answered is kept.
+    The article is best effort: the comments are what is followed, so a failure of
+    this request alone never fails the fetch and never costs the comments. A passing
+    failure (timeout, 5xx, 429, an unreadable answer) leaves the article out of
+    ``items`` but keeps its key in ``listing``, so what was stored stands (a 429's
+    ``Retry-After`` becomes ``next_check_hint``); a refusal (404, 401, 403, 410: the
+    post is gone or no longer public) also leaves it out of ``listing``, so a stored
+    article is tombstoned like a deleted comment. Either is logged as a warning.
+
 Page cap
     At most ``ctx.max_pages`` comment pages per fetch. A walk the cap cuts short is
     resumed by the next fetch, one page back (a deletion shifts later comments one
@@ -47,7 +60,7 @@ State (JSON)::
     {"v": 1,
      "configured": "<post URL as configured>", "post_url": "<post URL after redirects>",
      "site": "https://blog.example", "api_root": "https://blog.example/wp-json/",
-     "post_id": 1234,
+     "post_id": 1234, "post_type": "posts" | "pages",   # the REST route of the post
      "offset_minutes": 60 | null,          # site UTC offset at the newest comment
      "newest_gmt": "<ISO 8601 UTC>" | null, # newest comment seen
      "total_pages": 3 | null,               # of the last full listing
@@ -58,6 +71,7 @@ State (JSON)::
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -67,15 +81,16 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from aggregator import http
-from aggregator.exceptions import PermanentError
+from aggregator.exceptions import PermanentError, RateLimited, SourceError
 from aggregator.models import FetchResult, ItemData, JSONValue, SourceState
-from aggregator.sources import FetchContext
+from aggregator.sources import FetchContext, keys
 from aggregator.sources.wordpress_parse import (
     discover,
     html_links,
     id_from_query,
     parse_comments,
     parse_link_header,
+    parse_post,
     pick_post,
     route_url,
     site_local,
@@ -89,6 +104,11 @@ OVERLAP = timedelta(days=1)
 _STATE_VERSION = 1
 _PAGE_BYTES = 512 * 1024
 """Enough of a post page to hold its ``<head>``."""
+_POST_TYPES = ("posts", "pages")
+"""REST routes a followed URL can be under (``wp/v2/<type>/ID``)."""
+_REFUSED = frozenset({401, 403, 404})
+
+log = logging.getLogger(__name__)
 
 
 class WordPressOptions(BaseModel):
@@ -162,6 +182,7 @@ class WordPressState:
     site: str
     api_root: str
     post_id: int
+    post_type: str = "posts"
     offset_minutes: int | None = None
     newest_gmt: datetime | None = None
     total_pages: int | None = None
@@ -176,6 +197,7 @@ class WordPressState:
             "site": self.site,
             "api_root": self.api_root,
             "post_id": self.post_id,
+            "post_type": self.post_type,
             "offset_minutes": self.offset_minutes,
             "newest_gmt": _iso(self.newest_gmt),
             "total_pages": self.total_pages,
@@ -194,12 +216,15 @@ class WordPressState:
             if options.api_root is not None and data["api_root"] != options.api_root:
                 return None
             walk = data.get("walk")
+            # Absent from states written before the post itself was fetched.
+            post_type = data.get("post_type", "posts")
             state = cls(
                 configured=_typed(data["configured"], str),
                 post_url=_typed(data["post_url"], str),
                 site=_typed(data["site"], str),
                 api_root=_typed(data["api_root"], str),
                 post_id=_typed(data["post_id"], int),
+                post_type=post_type if post_type in _POST_TYPES else "posts",
                 offset_minutes=_typed(data.get("offset_minutes"), int, None),
                 newest_gmt=_when(data.get("newest_gmt")),
                 total_pages=_typed(data.get("total_pages"), int, None),
@@ -300,12 +325,18 @@ class WordPressSource:
         walk = plan(state, options, now)
         max_pages = max(1, ctx.max_pages)
         result = await _walk(session, state, walk, max_pages)
-        new_state = advance(state, walk, result, now, max_pages)
+        post = await _fetch_post(session, state)
+        new_state = replace(advance(state, walk, result, now, max_pages), post_type=post.post_type)
+        listing = complete_listing(walk, result)
+        if listing is not None and post.listed:
+            listing |= {keys.wordpress_post(state.site, state.post_id)}
+        articles = () if post.item is None else (post.item,)
         return FetchResult(
-            items=tuple(result.items.values()),
+            items=(*result.items.values(), *articles),
             state=new_state.dump(),
-            listing=complete_listing(walk, result),
+            listing=listing,
             requests=session.requests,
+            next_check_hint=None if post.retry_after is None else now + post.retry_after,
             cursor_before=_iso(state.newest_gmt),
             cursor_after=_iso(new_state.newest_gmt),
         )
@@ -329,13 +360,16 @@ class _Session:
         except PermanentError as e:
             raise PermanentError(f"cannot open the post page: {e}") from e
 
-    async def api(self, url: str, params: dict[str, str | int]) -> httpx.Response:
+    async def api(
+        self, url: str, params: dict[str, str | int], *, quiet: bool = False
+    ) -> httpx.Response:
+        """A 401, 403 or 404 raises a ``PermanentError`` that says why, or with ``quiet``
+        is returned for the caller to read."""
         self.requests += 1
-        refused = frozenset({401, 403, 404})
         # httpx replaces a URL's query with params=; a ?rest_route= root needs both.
         full = str(httpx.URL(url).copy_merge_params(params))
-        response = await http.get(self.client, full, now=self.now, allow=refused)
-        if response.status_code in refused:
+        response = await http.get(self.client, full, now=self.now, allow=_REFUSED)
+        if response.status_code in _REFUSED and not quiet:
             code = _error_code(response)
             why = (
                 "the site has no REST API route for it"
@@ -419,6 +453,57 @@ async def _walk(session: _Session, state: WordPressState, walk: Walk, max_pages:
             break
         page += 1
     return WalkResult(items, done, page, frozenset(totals), total_pages, pages)
+
+
+@dataclass(frozen=True, slots=True)
+class PostFetch:
+    """What the request for the post itself gave (best effort: see the module docstring)."""
+
+    item: ItemData | None
+    post_type: str
+    """The REST route that answered, or the one to try next time."""
+    listed: bool
+    """Whether the post's key belongs in a listing: it was fetched, or it failed for a
+    passing reason; not when the site refused it."""
+    retry_after: timedelta | None = None
+
+
+async def _fetch_post(session: _Session, state: WordPressState) -> PostFetch:
+    try:
+        response, post_type = await _post_response(session, state)
+        if response.status_code in _REFUSED:
+            where = str(response.url).split("?", 1)[0]
+            code = _error_code(response)
+            raise PermanentError(f"HTTP {response.status_code} {code} from {where}")
+        item = parse_post(http.json_body(response), site=state.site, post_url=state.post_url)
+    except RateLimited as e:
+        log.warning("%s: the post itself is not fetched this time: %s", state.post_url, e)
+        return PostFetch(None, state.post_type, listed=True, retry_after=e.retry_after)
+    except PermanentError as e:
+        log.warning("%s: the post itself is gone or not public: %s", state.post_url, e)
+        return PostFetch(None, state.post_type, listed=False)
+    except SourceError as e:
+        log.warning("%s: the post itself is not fetched this time: %s", state.post_url, e)
+        return PostFetch(None, state.post_type, listed=True)
+    return PostFetch(item, post_type, listed=True)
+
+
+async def _post_response(session: _Session, state: WordPressState) -> tuple[httpx.Response, str]:
+    """The answer of the route the post is known under, or of the other one when that
+    says the id is none of its own (``rest_post_invalid_id``: a page, not a post)."""
+    first, *others = [state.post_type, *(t for t in _POST_TYPES if t != state.post_type)]
+    response, post_type = await _post_request(session, state, first), first
+    for other in others:
+        if response.status_code != 404 or _error_code(response) != "rest_post_invalid_id":
+            break
+        response, post_type = await _post_request(session, state, other), other
+    return response, post_type
+
+
+async def _post_request(session: _Session, state: WordPressState, post_type: str) -> httpx.Response:
+    url = route_url(state.api_root, f"wp/v2/{post_type}/{state.post_id}")
+    # _embed=author (WordPress >= 5.4; older sites embed every link, which costs bytes only).
+    return await session.api(url, {"_embed": "author"}, quiet=True)
 
 
 def _header_int(response: httpx.Response, name: str) -> int | None:

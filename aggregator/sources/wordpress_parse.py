@@ -2,6 +2,8 @@
 
 * :func:`parse_comments` turns a ``GET /wp/v2/comments`` array (``view`` context) into
   :class:`~aggregator.models.ItemData`;
+* :func:`parse_post` turns a ``GET /wp/v2/posts/ID?_embed=author`` object into the
+  ``article`` item the comments hang off;
 * :func:`site_offset` and :func:`site_local` deal with the site-local clock that the
   ``after`` parameter compares with;
 * the discovery helpers read a post page's ``Link`` headers and ``<link>`` elements
@@ -9,7 +11,8 @@
   route URLs for both ``/wp-json/`` and ``?rest_route=`` sites.
 
 Anything malformed raises :class:`~aggregator.exceptions.ParseError`, nothing else.
-Field semantics: ``class-wp-rest-comments-controller.php::prepare_item_for_response``.
+Field semantics: ``class-wp-rest-comments-controller.php`` and
+``class-wp-rest-posts-controller.php``, ``prepare_item_for_response``.
 """
 
 from __future__ import annotations
@@ -66,7 +69,14 @@ def _comment(c: Any, *, site: str, post_url: str) -> ItemData:
         url=_http_url(_opt_str(c, "author_url")),
         avatar_url=_avatar(c.get("author_avatar_urls")),
     )
-    _check_text(comment_id, rendered, name, link or "", author.url or "", author.avatar_url or "")
+    _check_text(
+        f"comment {comment_id}",
+        rendered,
+        name,
+        link or "",
+        author.url or "",
+        author.avatar_url or "",
+    )
     # wpautop writes "<br />\n"; the newline is markup layout, not a second line break.
     cleaned = clean(_BR_NEWLINE.sub("<br />", rendered), base_url=link or post_url)
     return ItemData(
@@ -77,11 +87,92 @@ def _comment(c: Any, *, site: str, post_url: str) -> ItemData:
         author=author,
         html=cleaned.html,
         text=cleaned.text,
-        created_at=_created_at(c, comment_id),
+        created_at=_created_at(c, f"comment {comment_id}"),
         in_reply_to=keys.wordpress_comment(site, parent) if parent else None,
         context_url=post_url,
         links=cleaned.links,
         raw=c,
+    )
+
+
+def parse_post(payload: Any, *, site: str, post_url: str | None = None) -> ItemData:
+    """The post itself (``GET /wp/v2/posts/ID?_embed=author``) as an ``article`` item.
+
+    ``site`` scopes the natural keys. ``post_url`` is the URL the post is followed by,
+    which its comments carry as their ``context_url``: when given it is the item's
+    ``url``, so the post and its comments meet whatever ``link`` says (a ``?p=`` URL,
+    another scheme or host name); the post's own ``link`` stays in ``raw``.
+
+    The author is ``_embedded.author[0]``. Many sites hide their users: the author link
+    is removed (no ``_embedded``) or the embedded author is an error object
+    (``rest_user_cannot_view``); the author is then the site, named by its host. A
+    password-protected post keeps its title (core renders it "Protected: …") and has no
+    content: core sends ``content.rendered`` empty while ``content.protected`` is true.
+    """
+    if not isinstance(payload, dict):
+        raise ParseError(f"expected a post object, got {type(payload).__name__}")
+    post_id = _int(payload, "id")
+    what = f"post {post_id}"
+    link = _http_url(_str(payload, "link"))
+    title = _rendered(payload, "title", what)
+    content = payload.get("content")
+    rendered = _rendered(payload, "content", what)
+    if isinstance(content, dict) and content.get("protected") is True:
+        rendered = ""
+    url = post_url if post_url is not None else link
+    author = _post_author(payload.get("_embedded"), site)
+    _check_text(what, title, author.name, author.url or "", author.avatar_url or "")
+    # wpautop writes "<br />\n"; the newline is markup layout, not a second line break.
+    cleaned = clean(_BR_NEWLINE.sub("<br />", rendered), base_url=link or url or site)
+    created_at = _created_at(payload, what)
+    # modified_gmt moves on every save, so it says when, not whether, the text changed
+    # (the content hash says that); a missing or zero one is no edit.
+    modified = _gmt_or_none(payload.get("modified_gmt"))
+    return ItemData(
+        key=keys.wordpress_post(site, post_id),
+        platform=PLATFORM,
+        kind="article",
+        url=url,
+        author=author,
+        html=cleaned.html,
+        text=cleaned.text,
+        created_at=created_at,
+        edited_at=modified if modified is not None and modified > created_at else None,
+        title=" ".join(clean(title).text.split()) or None,
+        links=cleaned.links,
+        raw=payload,
+    )
+
+
+def _rendered(obj: Mapping[str, Any], name: str, what: str) -> str:
+    """``obj[name]["rendered"]``, which core always sends (``""`` when there is none)."""
+    field = obj.get(name)
+    if not isinstance(field, dict):
+        raise ParseError(f"{what}: {name} is not an object")
+    value = field.get("rendered")
+    if not isinstance(value, str):
+        raise ParseError(f"{what}: {name}.rendered is not a string: {value!r:.40}")
+    return value
+
+
+def _post_author(embedded: Any, site: str) -> AuthorData:
+    users = embedded.get("author") if isinstance(embedded, dict) else None
+    user = users[0] if isinstance(users, list) and users else None
+    name = user.get("name") if isinstance(user, dict) else None
+    if isinstance(user, dict) and isinstance(name, str) and name.strip():
+        # display_name is stored through _wp_specialchars, like a commenter's name.
+        name = " ".join(html.unescape(name).split())
+        link = user.get("link")
+        return AuthorData(
+            key=keys.wordpress_author(site, name),
+            platform=PLATFORM,
+            name=name,
+            url=_http_url(link) if isinstance(link, str) else None,
+            avatar_url=_avatar(user.get("avatar_urls")),
+        )
+    host = urlsplit(site).hostname or site
+    return AuthorData(
+        key=keys.wordpress_author(site, host), platform=PLATFORM, name=host, url=_http_url(site)
     )
 
 
@@ -96,21 +187,25 @@ def parse_gmt(value: str) -> datetime:
         raise ParseError(f"bad date {value[:40]!r}") from e
 
 
-def _created_at(c: Mapping[str, Any], comment_id: int) -> datetime:
-    # Comments imported from other platforms can carry a zero comment_date_gmt, which
-    # core renders as "-0001-11-30T00:00:00"; their site-local date is the best left,
-    # hours off at worst, rather than a fetch that fails on every run.
+def _created_at(obj: Mapping[str, Any], what: str) -> datetime:
+    # Comments and posts imported from other platforms can carry a zero *_date_gmt,
+    # which core renders as "-0001-11-30T00:00:00"; their site-local date is the best
+    # left, hours off at worst, rather than a fetch that fails on every run.
     for name in ("date_gmt", "date"):
-        value = c.get(name)
-        if not isinstance(value, str):
-            continue
-        try:
-            when = parse_gmt(value)
-        except ParseError:
-            continue
-        if when.year > 1970:
+        when = _gmt_or_none(obj.get(name))
+        if when is not None:
             return when
-    raise ParseError(f"comment {comment_id}: neither date_gmt nor date is a date")
+    raise ParseError(f"{what}: neither date_gmt nor date is a date")
+
+
+def _gmt_or_none(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        when = parse_gmt(value)
+    except ParseError:
+        return None
+    return when if when.year > 1970 else None
 
 
 def site_offset(comment: Mapping[str, Any]) -> timedelta | None:
@@ -339,10 +434,10 @@ def _sizes(urls: Mapping[Any, Any]) -> Iterator[tuple[int, str]]:
             yield int(size), url
 
 
-def _check_text(comment_id: int, *texts: str) -> None:
+def _check_text(what: str, *texts: str) -> None:
     # A lone surrogate (a "\ud83d" escape without its pair) cannot be stored as UTF-8.
     for text in texts:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as e:
-            raise ParseError(f"comment {comment_id}: invalid text: {e.reason}") from e
+            raise ParseError(f"{what}: invalid text: {e.reason}") from e
