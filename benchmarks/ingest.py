@@ -28,7 +28,8 @@ import orjson
 from aggregator.models import FetchResult, ItemData, SourceSpec
 from aggregator.sources.mastodon_parse import parse_status
 from aggregator.store import EventRecord, Store
-from aggregator.store.ingest import _row
+from aggregator.store.ingest import author_row, item_row
+from aggregator.store.schema import sqlite_text
 
 TEMPLATE_PATH = (
     Path(__file__).resolve().parents[1] / "tests" / "data" / "mastodon" / "timeline_tag_hoot.json"
@@ -124,7 +125,7 @@ def run_ours(count: int, db: Path) -> float:
 def _sql_value(value: Any) -> Any:
     """What the store hands SQLite for a value (see store.schema.UTCDateTime)."""
     if isinstance(value, datetime):
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        return sqlite_text(value)
     if isinstance(value, (list, dict)):
         return orjson.dumps(value).decode()
     return value
@@ -158,18 +159,8 @@ def run_raw(count: int, db: Path) -> float:
             item_id += 1
             if it.author.key not in authors:
                 authors.add(it.author.key)
-                a = it.author
-                tables["authors"].append(
-                    {
-                        "key": a.key,
-                        "platform": a.platform,
-                        "name": a.name,
-                        "handle": a.handle,
-                        "url": a.url,
-                        "avatar_url": a.avatar_url,
-                    }
-                )
-            tables["items"].append({"id": item_id, **_row(it, T0), "fetched_at": T0})
+                tables["authors"].append(author_row(it.author))
+            tables["items"].append({"id": item_id, **item_row(it, T0), "fetched_at": T0})
             tables["item_sources"].append(
                 {
                     "item_id": item_id,
@@ -200,7 +191,8 @@ def run_raw(count: int, db: Path) -> float:
     for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL"):
         conn.execute(f"PRAGMA {pragma}")
     conn.execute(
-        "INSERT INTO events VALUES ('bench', 'Bench', '[]', 'UTC', '2026-11-20', '2026-11-20', 0, ?)",
+        "INSERT INTO events VALUES"
+        " ('bench', 'Bench', '[]', 'UTC', '2026-11-20', '2026-11-20', 0, ?)",
         (_sql_value(T0),),
     )
     conn.execute(

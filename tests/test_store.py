@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.exc import StatementError
 
 from aggregator.models import FetchResult, SourceState
 from aggregator.store import EventRecord, Store
@@ -224,7 +223,7 @@ def test_large_batches_are_written_in_chunks(store: Store) -> None:
 def test_naive_datetimes_are_refused_and_nothing_is_half_written(store: Store) -> None:
     (source,) = setup(store)
     naive = replace(item(2), created_at=datetime(2026, 11, 20, 9, 0))
-    with pytest.raises(StatementError, match="naive"):
+    with pytest.raises(ValueError, match="naive"):
         save(store, source, item(1), naive, state={"cursor": "advanced"})
     assert store.items("ev") == []
     assert store.sources(source_id=source.spec.id)[0].state == {}

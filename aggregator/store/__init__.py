@@ -297,9 +297,7 @@ class Store:
     def fetch_runs(self, source_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(fetch_runs_t)
-                .where(FetchRun.source_id == source_id)
-                .order_by(FetchRun.id)
+                select(fetch_runs_t).where(FetchRun.source_id == source_id).order_by(FetchRun.id)
             ).mappings()
             return [dict(r) for r in rows]
 

@@ -6,6 +6,7 @@ migrations and this module describe the same schema.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar, cast
 
@@ -42,21 +43,35 @@ class UTCDateTime(TypeDecorator[datetime]):
             return dialect.type_descriptor(String(32))
         return dialect.type_descriptor(DateTime(timezone=True))
 
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the store")
-        if dialect.name == "sqlite":
-            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-        return value
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any]:
+        # Returned directly (not via process_bind_param) because this runs for every
+        # timestamp of every ingested row.
+        return sqlite_text if dialect.name == "sqlite" else _aware
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if isinstance(value, str):
-            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+            return datetime.fromisoformat(value).astimezone(UTC)
         return cast(datetime, value).astimezone(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("naive datetime given to the store")
+    return value
+
+
+def sqlite_text(value: datetime | None) -> str | None:
+    """How SQLite stores an instant: ``2026-11-20 09:00:00.000000+00:00``, always UTC
+    and always this width, so text order is time order."""
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")
 
 
 Json = JSON().with_variant(JSONB(), "postgresql")
