@@ -26,6 +26,8 @@ ALLOWED_TAGS = {
     "code",
     "del",
     "em",
+    "figcaption",
+    "figure",
     "h1",
     "h2",
     "h3",
@@ -108,8 +110,8 @@ def text_to_html(text: str) -> str:
 # than html.parser would; they are never applied to untrusted input.
 _ANCHOR = re.compile(r"<a\b([^>]*)>")
 _ATTR = re.compile(r'([a-z-]+)="([^"]*)"')
-_BREAK = re.compile(r"<br\s*/?>\n?")
-_BLOCK_CLOSE = re.compile(r"</(?:p|blockquote|li|pre|h[1-6])>")
+_BREAK = re.compile(r"<br\s*/?>\n?|<figcaption>")
+_BLOCK_CLOSE = re.compile(r"</(?:p|blockquote|li|pre|h[1-6]|figure|figcaption)>")
 _TAG = re.compile(r"<[^>]+>")
 
 

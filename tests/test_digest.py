@@ -175,3 +175,31 @@ def test_an_empty_day_says_so(filled: Store) -> None:
     ctx = build_context(filled, EVENT, day_period(EVENT, date(2026, 11, 25)), now=NOW)
     assert ctx.totals.items == 0
     assert "Nothing was said with" in render(ctx, "html")
+
+
+def test_a_day_of_comments_on_an_older_post_is_titled_by_that_post(store: Store) -> None:
+    from dataclasses import replace
+
+    store.sync_event(EVENT, [spec("ev/fake:one")], NOW)
+    (source,) = store.sources()
+    post = replace(
+        item(1, platform="wordpress", kind="article", author="dan", created=at(0)),
+        url=BLOG,
+        title="#Coproduction = win (and Bill Shankly)",
+    )
+    late = item(
+        2, platform="wordpress", kind="comment", context_url=BLOG, created=at(0) + timedelta(days=1)
+    )
+    store.record_success(
+        source,
+        FetchResult(items=(post, late), state={}),
+        started_at=NOW,
+        now=NOW,
+        next_check_at=NOW,
+    )
+    ctx = build_context(store, EVENT, day_period(EVENT, date(2026, 11, 21)), now=NOW)
+    (blog,) = ctx.blogs
+    assert blog.title == "#Coproduction = win (and Bill Shankly)"
+    assert blog.post is not None
+    assert blog.post.author.name == "Dan"
+    assert ctx.totals.items == 1, "the older post titles the thread but is not the day's item"

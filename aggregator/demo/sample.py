@@ -361,6 +361,7 @@ def wordpress_site_data() -> dict[str, Any]:
                 "id": 1207,
                 "slug": BLOG_SLUG,
                 "title": BLOG_TITLE,
+                "author": "Dan Whitfield",
                 "date": "2026-11-20T13:55:00+00:00",
                 "content": "<p>It was great to be at the launch of the Care Institute\u2019s "
                 "excellent new resources on coproduction today.</p>",

@@ -194,7 +194,12 @@ def build_context(
         if v.deleted
     )
     health = store.health(event.slug) if health is None else health
-    return assemble(event, period, stored, now=now, health=health, removed=removed)
+    present = {v.item.url for v in stored if v.item.kind == "article"}
+    wanted = {v.item.context_url for v in stored if v.item.context_url} - present
+    posts = store.articles(event.slug, sorted(u for u in wanted if u))
+    return assemble(
+        event, period, stored, now=now, health=health, removed=removed, posts=posts
+    )
 
 
 def assemble(
@@ -205,8 +210,12 @@ def assemble(
     now: datetime,
     health: Sequence[SourceHealth],
     removed: int = 0,
+    posts: Sequence[StoredItemView] = (),
 ) -> DigestContext:
-    """Pure: the context for ``stored`` (the period's live items, oldest first)."""
+    """Pure: the context for ``stored`` (the period's live items, oldest first).
+
+    ``posts`` are blog posts published before the period whose comments are in it:
+    they title their threads but are not counted as the period's items."""
     tz = ZoneInfo(event.timezone)
     live = {v.item.key: v.item for v in stored if not v.deleted}
     views = {key: _view(item, tz) for key, item in live.items()}
@@ -221,7 +230,8 @@ def assemble(
         return ThreadNode(view, tuple(tree(c) for c in children.get(view.key, ())))
 
     roots = [v for v in items if live[v.key].in_reply_to not in views]
-    articles = {v.url: v for v in items if v.kind == "article" and v.url}
+    articles = {v.item.url: _view(v.item, tz) for v in posts if v.item.url}
+    articles.update({v.url: v for v in items if v.kind == "article" and v.url})
     blog_roots: dict[str, list[ItemView]] = defaultdict(list)
     social_roots: dict[str, list[ItemView]] = defaultdict(list)
     for root in roots:

@@ -343,6 +343,25 @@ class Store:
                 yield from _load_items(session, chunk, include_deleted)
                 session.expunge_all()
 
+    def articles(self, event: str, urls: Sequence[str]) -> list[StoredItemView]:
+        """The event's live blog posts (kind ``article``) at these URLs, whenever they
+        were published: a day's comments still belong to an older post."""
+        if not urls:
+            return []
+        with Session(self.engine) as session:
+            ids = session.scalars(
+                select(Item.id)
+                .join(ItemSource, ItemSource.item_id == Item.id)
+                .where(
+                    ItemSource.event_slug == event,
+                    Item.kind == "article",
+                    Item.url.in_(list(urls)),
+                    Item.deleted_at.is_(None),
+                )
+                .distinct()
+            ).all()
+            return list(_load_items(session, ids, include_deleted=False))
+
     def counts(self, event: str) -> dict[str, int]:
         with self.engine.connect() as conn:
             live = conn.execute(
