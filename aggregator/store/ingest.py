@@ -7,13 +7,15 @@ transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import Connection, Executable, Table, bindparam, delete, select, tuple_, update
+from sqlalchemy import Connection, Table, bindparam, delete, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
 
 from aggregator.decisions import IngestPlan, StoredItem, plan_items, tombstones
 from aggregator.models import AuthorData, Engagement, FetchResult, IngestCounts, ItemData
@@ -30,7 +32,7 @@ item_aliases_t = cast(Table, ItemAlias.__table__)
 Upsert = sqlite.Insert | postgresql.Insert
 
 
-def executemany(conn: Connection, stmt: Executable, rows: Sequence[Mapping[str, Any]]) -> None:
+def executemany(conn: Connection, stmt: ClauseElement, rows: Sequence[Mapping[str, Any]]) -> None:
     """``conn.execute(stmt, rows)`` for many rows, minus SQLAlchemy's per-row overhead.
 
     SQLAlchemy's generic parameter handling costs more than SQLite's own insert
@@ -40,10 +42,10 @@ def executemany(conn: Connection, stmt: Executable, rows: Sequence[Mapping[str, 
     """
     if not rows:
         return
-    compiled = stmt.compile(dialect=conn.dialect, column_keys=list(rows[0]))
-    procs = compiled._bind_processors
+    compiled = cast(SQLCompiler, stmt.compile(dialect=conn.dialect, column_keys=list(rows[0])))
+    procs = cast(Mapping[str, Callable[[Any], Any]], compiled._bind_processors)
     positional = compiled.positiontup is not None
-    names = list(compiled.positiontup if positional else compiled.binds)
+    names: list[str] = list(compiled.positiontup or compiled.binds)
     get = itemgetter(*names)
     convert = [(i, procs[n]) for i, n in enumerate(names) if n in procs]
     params: list[Any] = []
