@@ -455,13 +455,27 @@ def test_a_database_that_cannot_be_opened_exits_3(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     config = tmp_path / "aggregator.toml"
-    missing = tmp_path / "no-such-folder" / "x.db"
-    config.write_text(f'[database]\nurl = "sqlite:///{missing.as_posix()}"\n', "utf-8")
+    (tmp_path / "a-file").write_text("not a folder")
+    impossible = tmp_path / "a-file" / "x.db"
+    config.write_text(f'[database]\nurl = "sqlite:///{impossible.as_posix()}"\n', "utf-8")
 
     result = run_cli(capsys, "-c", config, "db", "upgrade")
 
     assert result.status == 3
     assert result.err.startswith("database error:")
+
+
+def test_a_database_in_a_folder_that_does_not_exist_yet_is_created(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = tmp_path / "aggregator.toml"
+    target = tmp_path / "new-folder" / "x.db"
+    config.write_text(f'[database]\nurl = "sqlite:///{target.as_posix()}"\n', "utf-8")
+
+    result = run_cli(capsys, "-c", config, "db", "upgrade")
+
+    assert result.status == 0
+    assert target.exists()
 
 
 def test_no_command_prints_usage_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -139,3 +139,13 @@ def test_every_setting_and_every_source_option_is_documented() -> None:
     for model in models:
         for name, field in model.model_fields.items():
             assert field.description, f"{model.__name__}.{name} has no description (help text)"
+
+
+def test_the_shipped_demo_configuration_matches_what_demo_serve_serves() -> None:
+    from aggregator.demo.run import SERVE_PORT, demo_config, demo_servers
+
+    with demo_servers(SERVE_PORT) as urls:
+        expected = demo_config(urls, "demo-output")
+    assert (ROOT / "config" / "demo.toml").read_text("utf-8") == expected
+    settings = load_settings(ROOT / "config" / "demo.toml", env={})
+    assert len(source_specs(settings.event("copro-launch"))) == 4

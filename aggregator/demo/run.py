@@ -30,25 +30,36 @@ SERVERS = ("social.example", "mastodon.example")
 SLUG = "copro-launch"
 
 
+SERVE_PORT = 8701
+"""``demo --serve`` listens on 8701 (blog), 8702 and 8703 (Mastodon), the ports
+config/demo.toml names; a one-shot demo takes free ports."""
+
+
 @contextlib.contextmanager
-def demo_servers() -> Iterator[dict[str, str]]:
-    """Start the simulated blog and Mastodon servers; yield their URLs."""
+def demo_servers(port_base: int = 0) -> Iterator[dict[str, str]]:
+    """Start the simulated blog and Mastodon servers; yield their URLs.
+
+    ``port_base`` 0 takes free ports; otherwise the blog listens on it and the
+    Mastodon servers on the next ports."""
     site = WordPressSite.from_data(sample.wordpress_site_data())
     with contextlib.ExitStack() as stack:
-        blog = stack.enter_context(LoopbackServer(site))
+        blog = stack.enter_context(LoopbackServer(site, port=port_base))
         post_url = site.post_url(blog.base_url, 1207)
         urls = {"blog_post": post_url, "comment_feed": post_url + "feed/atom/"}
-        for domain in SERVERS:
+        for n, domain in enumerate(SERVERS, start=1):
             sim = MastodonSim(sample.mastodon_statuses(domain, post_url), domain=domain)
-            urls[domain] = stack.enter_context(LoopbackServer(sim)).base_url
+            port = port_base + n if port_base else 0
+            urls[domain] = stack.enter_context(LoopbackServer(sim, port=port)).base_url
         yield urls
 
 
-def demo_config(urls: dict[str, str], folder: Path) -> str:
+def demo_config(urls: dict[str, str], folder: Path | str) -> str:
+    folder = Path(folder)
     mastodon = "".join(
         f'\n[[events.sources]]\nplatform = "mastodon"\ninstance = "{urls[d]}"\n' for d in SERVERS
     )
-    return f"""# Written by `aggregator demo`: the sample event, collected from loopback servers.
+    return f"""# The demo's configuration: the sample event, collected from the loopback servers
+# of `aggregator demo` (`aggregator demo --serve` keeps them on the ports named here).
 [database]
 url = "sqlite:///{(folder / "demo.db").as_posix()}"
 
@@ -82,7 +93,7 @@ def run_demo(folder: Path, *, serve: bool = False, console: Console | None = Non
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("demo.db*"):
         stale.unlink()
-    with demo_servers() as urls:
+    with demo_servers(SERVE_PORT if serve else 0) as urls:
         config = folder / "demo.toml"
         config.write_text(demo_config(urls, folder), "utf-8")
         app = build_app(load_settings(config), env={})
@@ -119,7 +130,10 @@ def run_demo(folder: Path, *, serve: bool = False, console: Console | None = Non
         console.print(f"Configuration used: {config}")
         app.store.close()
         if serve:
-            console.print("Serving the simulated platforms; Ctrl-C to stop:")
+            console.print(
+                "Serving the simulated platforms; Ctrl-C to stop. In another terminal: "
+                "aggregator -c config/demo.toml fetch"
+            )
             for name, url in urls.items():
                 console.print(f"  {name}: {url}")
             with contextlib.suppress(KeyboardInterrupt):

@@ -197,9 +197,7 @@ def build_context(
     present = {v.item.url for v in stored if v.item.kind == "article"}
     wanted = {v.item.context_url for v in stored if v.item.context_url} - present
     posts = store.articles(event.slug, sorted(u for u in wanted if u))
-    return assemble(
-        event, period, stored, now=now, health=health, removed=removed, posts=posts
-    )
+    return assemble(event, period, stored, now=now, health=health, removed=removed, posts=posts)
 
 
 def assemble(

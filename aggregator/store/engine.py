@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+from aggregator.exceptions import StoreError
 
 
 def _dumps(value: Any) -> str:
@@ -19,6 +22,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("json_deserializer", orjson.loads)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        if parsed.database not in (None, "", ":memory:") and not parsed.database.startswith(
+            "file:"
+        ):
+            # A configured path like demo-output/demo.db should just work.
+            folder = Path(parsed.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StoreError(f"cannot create the database folder {folder}: {e}") from e
         engine = create_engine(url, **kwargs)
 
         @event.listens_for(engine, "connect")
