@@ -161,6 +161,55 @@ class FetchResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsentPolicy:
+    """Whose posts an event collects. On by default; set per event (``[events.consent]``).
+
+    Sources apply what only they can see (profile flags, labels); the pipeline applies
+    the organisers' opt-out list to every source. Exclusions are counted by reason,
+    never named.
+    """
+
+    respect_noindex: bool = True
+    """Mastodon ``noindex: true`` (the author opted out of search indexing)."""
+    require_indexable: bool = False
+    """Mastodon: collect only accounts that opted in with ``indexable: true``."""
+    respect_discoverable: bool = False
+    """Mastodon: leave out accounts with ``discoverable: false``."""
+    optout_tags: tuple[str, ...] = ("nobot", "noindex", "nosearch", "noarchive")
+    """Hashtags in a profile's bio that mean "do not collect me"."""
+    respect_no_unauthenticated: bool = True
+    """Bluesky: leave out accounts labelled ``!no-unauthenticated``."""
+    allow_unlisted: bool = True
+    """Mastodon ``unlisted`` posts (public but kept off public timelines)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRef:
+    """An item as a source needs it to check it again (edits, deletions)."""
+
+    key: str
+    aliases: tuple[str, ...]
+    url: str | None
+    created_at: datetime
+    platform_id: str | None
+    """The platform's own id as stored in the raw payload (``raw["id"]``), if any."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecheckResult:
+    """What a re-check of stored items found."""
+
+    items: tuple[ItemData, ...] = ()
+    """Still there, as they are now (edits show as changed content)."""
+    gone: frozenset[str] = frozenset()
+    """Keys the platform no longer shows (deleted, made private) or that consent now
+    excludes: they are tombstoned and their content purged."""
+    excluded: Mapping[str, int] = field(default_factory=dict)
+    """Of ``gone``, how many by consent reason."""
+    requests: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class IngestCounts:
     new: int = 0
     updated: int = 0

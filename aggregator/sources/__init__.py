@@ -7,7 +7,7 @@ sources register exactly as a third-party plugin would: an entry point in the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import httpx
 from pydantic import BaseModel
 
-from aggregator.models import FetchResult, SourceState
+from aggregator.models import ConsentPolicy, FetchResult, RecheckResult, SourceState, StoredRef
 
 ENTRY_POINT_GROUP = "aggregator.sources"
 
@@ -35,6 +35,8 @@ class FetchContext:
     """Nothing older than this is wanted (the event's start minus its look-back)."""
     max_pages: int = 20
     """Per fetch; a source that has more returns what it got and continues next time."""
+    consent: ConsentPolicy = field(default_factory=ConsentPolicy)
+    """The event's consent policy; sources apply what only they can see."""
 
 
 @runtime_checkable
@@ -49,6 +51,17 @@ class Source(Protocol):
 
     async def fetch(self, source: SourceState, ctx: FetchContext) -> FetchResult:
         """Fetch what is new. Raises only :class:`aggregator.exceptions.SourceError`."""
+        ...
+
+
+@runtime_checkable
+class Rechecker(Protocol):
+    """A source that can look at stored items again to keep them true."""
+
+    async def recheck(
+        self, source: SourceState, refs: Sequence[StoredRef], ctx: FetchContext
+    ) -> RecheckResult:
+        """Look up ``refs`` (items this source stored). Raises only SourceError."""
         ...
 
 
