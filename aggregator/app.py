@@ -72,6 +72,7 @@ class App:
                 max_pages=self.settings.fetch.max_pages,
                 concurrency=self.settings.fetch.concurrency,
                 horizons=self.horizons(),
+                consents={e.slug: e.consent.policy() for e in self.settings.events},
             )
             return await updater.update(sources, on_done)
 

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aggregator.exceptions import ConfigError
-from aggregator.models import SourceSpec
+from aggregator.models import ConsentPolicy, SourceSpec
 from aggregator.sources import UnknownPlatform, get_source, registry
 
 DEFAULT_PATHS = (Path("aggregator.toml"), Path("config/aggregator.toml"))
@@ -70,6 +70,43 @@ class DigestSettings(_Model):
     )
 
 
+class ConsentSettings(_Model):
+    """``[events.consent]``: whose posts are collected. Respectful by default."""
+
+    respect_noindex: bool = Field(
+        True, description="Leave out Mastodon authors who opted out of search indexing (noindex)."
+    )
+    require_indexable: bool = Field(
+        False,
+        description="Collect only Mastodon authors who opted in to search (indexable: true). "
+        "Stricter; fewer posts.",
+    )
+    respect_discoverable: bool = Field(
+        False, description="Leave out Mastodon authors who opted out of discovery features."
+    )
+    optout_tags: tuple[str, ...] = Field(
+        ("nobot", "noindex", "nosearch", "noarchive"),
+        description="Hashtags in an author's bio that mean 'do not collect me'.",
+    )
+    respect_no_unauthenticated: bool = Field(
+        True,
+        description="Leave out Bluesky accounts that asked to be hidden from logged-out "
+        "viewers (!no-unauthenticated).",
+    )
+    allow_unlisted: bool = Field(
+        True,
+        description="Collect Mastodon 'unlisted' (quiet public) posts when a server returns them.",
+    )
+
+    @field_validator("optout_tags")
+    @classmethod
+    def _tags(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(t.strip().lstrip("#").casefold() for t in v if t.strip().lstrip("#"))
+
+    def policy(self) -> ConsentPolicy:
+        return ConsentPolicy(**self.model_dump())
+
+
 class SourceSettings(BaseModel):
     """``[[events.sources]]``: ``platform`` plus the platform's own keys."""
 
@@ -92,6 +129,9 @@ class EventSettings(_Model):
     )
     sources: tuple[SourceSettings, ...] = Field(
         (), description="What is followed for this event; see the platform tables."
+    )
+    consent: ConsentSettings = Field(
+        ConsentSettings(), description="Whose posts are collected; see [events.consent]."
     )
 
     @field_validator("slug")

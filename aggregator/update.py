@@ -16,7 +16,7 @@ import httpx
 
 from aggregator.decisions import Schedule, next_check_after_failure, next_check_after_success
 from aggregator.exceptions import SourceError
-from aggregator.models import IngestCounts, RunReport, SourceState
+from aggregator.models import ConsentPolicy, IngestCounts, RunReport, SourceState
 from aggregator.sources import FetchContext, Source, UnknownPlatform, registry
 from aggregator.store import Store
 
@@ -36,6 +36,8 @@ class Updater:
     concurrency: int = 8
     horizons: Mapping[str, datetime] = field(default_factory=dict)
     """Per event slug: nothing older than this is collected."""
+    consents: Mapping[str, ConsentPolicy] = field(default_factory=dict)
+    """Per event slug; the respectful default where an event has none."""
     sources: Mapping[str, Source] = field(default_factory=registry)
     """Platform name -> source; the installed entry points unless a test injects others."""
 
@@ -64,6 +66,7 @@ class Updater:
             env=self.env,
             horizon=self.horizons.get(spec.event),
             max_pages=self.max_pages,
+            consent=self.consents.get(spec.event, ConsentPolicy()),
         )
         try:
             impl = self.sources.get(spec.platform)

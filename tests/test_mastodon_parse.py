@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aggregator.exceptions import ParseError
-from aggregator.models import RateLimit
+from aggregator.models import ConsentPolicy, RateLimit
 from aggregator.sources.mastodon_parse import (
     ParsedPage,
     id_order,
@@ -192,6 +192,44 @@ def test_consenting_statuses_are_returned(changes: dict[str, Any]) -> None:
     page = parse_timeline([status(**changes)], "http://x.test")
     assert len(page.items) == 1
     assert page.excluded == {}
+
+
+@pytest.mark.parametrize(
+    ("policy", "changes", "reason"),
+    [
+        (ConsentPolicy(require_indexable=True), {"account": {"indexable": False}}, "not_indexable"),
+        (ConsentPolicy(require_indexable=True), {"account": {"indexable": None}}, "not_indexable"),
+        (
+            ConsentPolicy(respect_discoverable=True),
+            {"account": {"discoverable": False}},
+            "not_discoverable",
+        ),
+        (ConsentPolicy(allow_unlisted=False), {"visibility": "unlisted"}, "not_public"),
+        (ConsentPolicy(optout_tags=("nocollect",)), {"account": {"note": "#NoCollect"}}, "nobot"),
+    ],
+)
+def test_an_events_stricter_policy_leaves_out_more(
+    policy: ConsentPolicy, changes: dict[str, Any], reason: str
+) -> None:
+    assert parse_timeline([status(**changes)], "http://x.test").excluded == {}
+    page = parse_timeline([status(**changes)], "http://x.test", consent=policy)
+    assert page.items == ()
+    assert page.excluded == {reason: 1}
+
+
+def test_an_event_may_choose_not_to_honour_noindex_but_never_private_posts() -> None:
+    loose = ConsentPolicy(respect_noindex=False, optout_tags=())
+    assert (
+        len(
+            parse_timeline(
+                [status(account={"noindex": True})], "http://x.test", consent=loose
+            ).items
+        )
+        == 1
+    )
+    assert parse_timeline(
+        [status(visibility="private")], "http://x.test", consent=loose
+    ).excluded == {"not_public": 1}
 
 
 def test_a_reblog_collapses_to_its_original_but_pages_by_its_own_id() -> None:

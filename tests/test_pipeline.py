@@ -13,6 +13,7 @@ import pytest
 
 from aggregator.decisions import Schedule
 from aggregator.exceptions import ParseError, PermanentError, RateLimited, TemporaryError
+from aggregator.models import ConsentPolicy
 from aggregator.store import EventRecord, Store
 from aggregator.update import Updater
 from tests.conftest import Clock
@@ -104,7 +105,10 @@ def test_repeated_failures_back_off_exponentially_up_to_a_cap(store: Store, cloc
     assert (source.error_count, source.next_check_at - clock()) == (0, timedelta(minutes=15))
 
 
-def test_the_fetch_context_carries_the_clock_and_the_events_horizon(
+STRICT = ConsentPolicy(require_indexable=True)
+
+
+def test_the_fetch_context_carries_the_clock_and_the_events_horizon_and_policy(
     store: Store, clock: Clock
 ) -> None:
     fake = FakeSource().returns()
@@ -127,7 +131,7 @@ def test_the_fetch_context_carries_the_clock_and_the_events_horizon(
 
     horizon = asyncio.run(go())
     ((_, ctx),) = fake.calls
-    assert (ctx.now, ctx.horizon, ctx.max_pages) == (clock(), horizon, 7)
+    assert (ctx.now, ctx.horizon, ctx.max_pages, ctx.consent) == (clock(), horizon, 7, STRICT)
 
 
 def test_an_unknown_platform_is_an_error_on_that_source(store: Store, clock: Clock) -> None:

@@ -212,7 +212,12 @@ class _Run:
         if response.status_code == 429:
             raise RateLimited(f"HTTP 429 from {url}", self._retry_after(response))
         try:
-            page = parse_timeline(http.json_body(response), self.instance, since=self.ctx.horizon)
+            page = parse_timeline(
+                http.json_body(response),
+                self.instance,
+                since=self.ctx.horizon,
+                consent=self.ctx.consent,
+            )
         except ParseError as e:
             raise ParseError(f"#{tag} on {self.instance}: {e}") from e
         for item in page.items:

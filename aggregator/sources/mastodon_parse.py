@@ -22,16 +22,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from aggregator.exceptions import ParseError
-from aggregator.models import AuthorData, Engagement, ItemData, RateLimit
+from aggregator.models import AuthorData, ConsentPolicy, Engagement, ItemData, RateLimit
 from aggregator.sanitize import clean
 from aggregator.sources import keys
 
 PLATFORM = "mastodon"
 
-PUBLIC_VISIBILITIES = frozenset({"public", "unlisted"})
+DEFAULT_CONSENT = ConsentPolicy()
 # The community opt-out convention: these tags in a bio mean "do not collect me".
-OPT_OUT_TAGS = ("nobot", "noindex", "nosearch", "noarchive")
-_OPT_OUT = re.compile(r"#(?:" + "|".join(OPT_OUT_TAGS) + r")(?!\w)", re.IGNORECASE)
 _MARKUP = re.compile(r"<[^>]*>")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -67,7 +65,13 @@ def id_order(status_id: str) -> tuple[int, str]:
     return (len(status_id), status_id)
 
 
-def parse_timeline(payload: Any, instance: str, *, since: datetime | None = None) -> ParsedPage:
+def parse_timeline(
+    payload: Any,
+    instance: str,
+    *,
+    since: datetime | None = None,
+    consent: ConsentPolicy = DEFAULT_CONSENT,
+) -> ParsedPage:
     """Parse a ``GET /api/v1/timelines/tag/:tag`` body (an array of Status).
 
     Reblogs collapse to the original status; statuses whose author has not consented
@@ -92,7 +96,7 @@ def parse_timeline(payload: Any, instance: str, *, since: datetime | None = None
         original = _original(obj)
         if since is not None and _datetime(original, "created_at", f"status {status_id}") < since:
             continue
-        reason = exclusion_reason(original)
+        reason = exclusion_reason(original, consent)
         if reason is not None:
             excluded[keys.mastodon_status(_req_str(original, "uri", "status"))] = reason
             continue
@@ -109,7 +113,9 @@ def parse_timeline(payload: Any, instance: str, *, since: datetime | None = None
     )
 
 
-def exclusion_reason(obj: Mapping[str, Any]) -> str | None:
+def exclusion_reason(
+    obj: Mapping[str, Any], consent: ConsentPolicy = DEFAULT_CONSENT
+) -> str | None:
     """Why a status must not be collected, or ``None`` if it may be.
 
     ``not_public``: visibility other than public/unlisted (a missing one counts as not
@@ -119,14 +125,20 @@ def exclusion_reason(obj: Mapping[str, Any]) -> str | None:
     """
     what = f"status {obj.get('id')!r}"
     visibility = _opt_str(obj, "visibility", what)
-    if visibility not in PUBLIC_VISIBILITIES:
+    if visibility != "public" and not (visibility == "unlisted" and consent.allow_unlisted):
         return "not_public"
     account = _req_dict(obj, "account", what)
     if _opt_bool(account, "suspended", "account") or _opt_bool(account, "limited", "account"):
         return "hidden_account"
-    if _opt_bool(account, "noindex", "account"):
+    if consent.respect_noindex and _opt_bool(account, "noindex", "account"):
         return "noindex"
-    if _opted_out(_opt_str(account, "note", "account") or ""):
+    if consent.require_indexable and account.get("indexable") is not True:
+        return "not_indexable"
+    if consent.respect_discoverable and account.get("discoverable") is False:
+        return "not_discoverable"
+    if consent.optout_tags and _opted_out(
+        _opt_str(account, "note", "account") or "", consent.optout_tags
+    ):
         return "nobot"
     return None
 
@@ -274,9 +286,15 @@ def _original(obj: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 @lru_cache(maxsize=4096)
-def _opted_out(note_html: str) -> bool:
+def _opted_out(note_html: str, tags: tuple[str, ...]) -> bool:
     # Tags first, entities second: Mastodon renders "#<span>nobot</span>".
-    return bool(_OPT_OUT.search(unescape(_MARKUP.sub("", note_html))))
+    return bool(_optout_pattern(tags).search(unescape(_MARKUP.sub("", note_html))))
+
+
+@lru_cache(maxsize=16)
+def _optout_pattern(tags: tuple[str, ...]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(t) for t in tags)
+    return re.compile(rf"#(?:{alternatives})(?!\w)", re.IGNORECASE)
 
 
 def _hashtags(obj: Mapping[str, Any], what: str) -> tuple[str, ...]:
