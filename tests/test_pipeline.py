@@ -125,6 +125,7 @@ def test_the_fetch_context_carries_the_clock_and_the_events_horizon_and_policy(
                 sources={"fake": fake},
                 horizons={"ev": horizon},
                 max_pages=7,
+                consents={"ev": STRICT},
             )
             await updater.update(store.sources())
             return horizon
