@@ -16,8 +16,8 @@ TRACKING_PARAMS = frozenset(
 def canonical_url(url: str, *, base: str | None = None) -> str | None:
     """Canonical form of an http(s) URL, or ``None`` for anything else.
 
-    Lower-cases scheme and host, drops default ports, fragments and tracking
-    parameters (``utm_*`` and friends), and keeps the path as given.
+    Lower-cases scheme and host, drops default ports, fragments, tracking parameters
+    (``utm_*`` and friends) and a trailing slash; keeps the rest of the path as given.
     """
     url = url.strip()
     try:
@@ -38,7 +38,45 @@ def canonical_url(url: str, *, base: str | None = None) -> str | None:
         for k, v in parse_qsl(parts.query, keep_blank_values=True)
         if not k.lower().startswith("utm_") and k.lower() not in TRACKING_PARAMS
     ]
-    return urlunsplit((scheme, host, parts.path or "/", urlencode(query), ""))
+    # "/post/" and "/post" are one page on every blog engine we follow.
+    path = parts.path.rstrip("/") or "/"
+    return urlunsplit((scheme, host, path, urlencode(query), ""))
+
+
+# Link shorteners seen in event conversations. Where they lead is only known by
+# following them, which we do not do: they are recorded as shorteners.
+SHORTENERS = frozenset(
+    {
+        "bit.ly",
+        "buff.ly",
+        "t.co",
+        "tinyurl.com",
+        "ow.ly",
+        "goo.gl",
+        "is.gd",
+        "lnkd.in",
+        "dlvr.it",
+        "trib.al",
+        "shorturl.at",
+        "rebrand.ly",
+        "cutt.ly",
+        "tiny.cc",
+        "s.id",
+        "bl.ink",
+        "rb.gy",
+        "t.ly",
+        "youtu.be",
+        "fb.me",
+        "wp.me",
+        "amzn.to",
+        "flip.it",
+    }
+)
+
+
+def is_shortener(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").removeprefix("www.")
+    return host in SHORTENERS
 
 
 def site_of(url: str) -> str:

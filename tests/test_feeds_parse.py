@@ -75,7 +75,7 @@ def test_wordpress_comment_keys_follow_the_rest_scheme() -> None:
     assert comment.platform == "wordpress"
     assert comment.kind == "comment"
     assert comment.url == "https://blog.example.fr/2026/02/velo-cargo-hiver/#comment-5812"
-    assert comment.context_url == "https://blog.example.fr/2026/02/velo-cargo-hiver/"
+    assert comment.context_url == "https://blog.example.fr/2026/02/velo-cargo-hiver"
     assert comment.author.key == keys.wordpress_author(WP, "Élodie Martin")
     assert comment.title is None
 
@@ -103,7 +103,7 @@ def test_wordpress_rss_has_no_threading_and_atom_has_rfc4685() -> None:
     assert atom[keys.wordpress_comment(WP, 5809)].in_reply_to is None, "points at the post"
     bilan = atom[keys.wordpress_comment(WP, 5790)]
     assert bilan.in_reply_to is None
-    assert bilan.context_url == "https://blog.example.fr/2025/12/bilan-2025/"
+    assert bilan.context_url == "https://blog.example.fr/2025/12/bilan-2025"
     assert bilan.author.url == "https://mat.example.ca/"
 
 
@@ -365,7 +365,7 @@ def test_a_moved_site_is_keyed_by_its_link_not_its_old_guid() -> None:
     )
     (item,) = parse_feed(body, feed_url="https://new.example/post/feed/").items
     assert item.key == keys.wordpress_comment("https://new.example", 9)
-    assert item.context_url == "https://new.example/post/"
+    assert item.context_url == "https://new.example/post"
 
 
 def test_html_titles_become_text_and_relative_links_resolve() -> None:

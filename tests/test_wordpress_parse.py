@@ -123,7 +123,7 @@ def test_post_content_is_sanitized_with_its_links() -> None:
     assert "<h2>Les pneus</h2>" in post.html
     assert post.links == (
         "https://www.example-shop.fr/pneus-clous",
-        "https://blog.example.fr/2025/11/velotaf-nuit/",
+        "https://blog.example.fr/2025/11/velotaf-nuit",
     )
     assert "Et on dégonfle un peu…" in post.text
 

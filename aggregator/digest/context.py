@@ -194,9 +194,9 @@ def build_context(
         if v.deleted
     )
     health = store.health(event.slug) if health is None else health
-    present = {v.item.url for v in stored if v.item.kind == "article"}
-    wanted = {v.item.context_url for v in stored if v.item.context_url} - present
-    posts = store.articles(event.slug, sorted(u for u in wanted if u))
+    present = {_page(v.item.url) for v in stored if v.item.kind == "article" and v.item.url}
+    wanted = {_page(v.item.context_url) for v in stored if v.item.context_url} - present
+    posts = [v for v in store.articles(event.slug) if v.item.url and _page(v.item.url) in wanted]
     return assemble(event, period, stored, now=now, health=health, removed=removed, posts=posts)
 
 
@@ -228,16 +228,20 @@ def assemble(
         return ThreadNode(view, tuple(tree(c) for c in children.get(view.key, ())))
 
     roots = [v for v in items if live[v.key].in_reply_to not in views]
-    articles = {v.item.url: _view(v.item, tz) for v in posts if v.item.url}
-    articles.update({v.url: v for v in items if v.kind == "article" and v.url})
+    # Pages are matched by canonical URL: sources spell a post's address differently
+    # (a trailing slash, a ?p= link), and a comment's parent post is one page.
+    articles = {_page(v.item.url): _view(v.item, tz) for v in posts if v.item.url}
+    articles.update({_page(v.url): v for v in items if v.kind == "article" and v.url})
     blog_roots: dict[str, list[ItemView]] = defaultdict(list)
+    spelled: dict[str, str] = {}
     social_roots: dict[str, list[ItemView]] = defaultdict(list)
     for root in roots:
         ctx = live[root.key].context_url
         if root.kind == "comment" and ctx:
-            blog_roots[ctx].append(root)
+            blog_roots[_page(ctx)].append(root)
+            spelled.setdefault(_page(ctx), ctx)
         elif root.kind == "article" and root.url:
-            blog_roots.setdefault(root.url, [])
+            blog_roots.setdefault(_page(root.url), [])
         else:
             social_roots[root.platform].append(root)
 
@@ -245,19 +249,19 @@ def assemble(
     for view in items:
         if view.kind == "post":
             for link in view.links:
-                linking[link].append(view)
+                linking[_page(link)].append(view)
     blogs = []
     for url, comment_roots in blog_roots.items():
         threads = tuple(tree(r) for r in comment_roots)
         post = articles.get(url)
         blogs.append(
             BlogThread(
-                url=url,
+                url=post.url if post and post.url else spelled.get(url, url),
                 title=(post.title if post and post.title else _title_from_url(url)),
                 post=post,
                 comments=sum(t.size for t in threads),
                 threads=threads,
-                shared_in=tuple(linking.get(canonical_url(url) or url, ())),
+                shared_in=tuple(linking.get(url, ())),
             )
         )
     blogs.sort(key=lambda b: (-b.comments, b.title))
@@ -312,12 +316,12 @@ def assemble(
 
 def _links(items: Sequence[ItemView], exclude: set[str]) -> tuple[LinkShare, ...]:
     """Links shared most, blog posts with their own section left out."""
-    exclude = exclude | {canonical_url(u) or u for u in exclude}
+    exclude = {_page(u) for u in exclude}
     first: dict[str, ItemView] = {}
     counts: Counter[str] = Counter()
     for view in items:  # oldest first, so the first sharer is the first seen
         for url in view.links:
-            if url in exclude or (view.url and url.split("#")[0] == view.url.split("#")[0]):
+            if _page(url) in exclude or (view.url and url.split("#")[0] == view.url.split("#")[0]):
                 continue
             counts[url] += 1
             first.setdefault(url, view)
@@ -354,6 +358,10 @@ def _view(i: ItemData, tz: ZoneInfo) -> ItemView:
         hashtags=i.hashtags,
         links=i.links,
     )
+
+
+def _page(url: str) -> str:
+    return canonical_url(url) or url
 
 
 def _title_from_url(url: str) -> str:

@@ -343,11 +343,9 @@ class Store:
                 yield from _load_items(session, chunk, include_deleted)
                 session.expunge_all()
 
-    def articles(self, event: str, urls: Sequence[str]) -> list[StoredItemView]:
-        """The event's live blog posts (kind ``article``) at these URLs, whenever they
-        were published: a day's comments still belong to an older post."""
-        if not urls:
-            return []
+    def articles(self, event: str) -> list[StoredItemView]:
+        """The event's live blog posts (kind ``article``), whenever they were published:
+        a day's comments may belong to an older post. (An event follows a few posts.)"""
         with Session(self.engine) as session:
             ids = session.scalars(
                 select(Item.id)
@@ -355,7 +353,6 @@ class Store:
                 .where(
                     ItemSource.event_slug == event,
                     Item.kind == "article",
-                    Item.url.in_(list(urls)),
                     Item.deleted_at.is_(None),
                 )
                 .distinct()

@@ -20,6 +20,7 @@ from sqlalchemy.sql.elements import ClauseElement
 from aggregator.decisions import IngestPlan, StoredItem, plan_items, tombstones
 from aggregator.models import AuthorData, Engagement, FetchResult, IngestCounts, ItemData
 from aggregator.store.schema import Author, Item, ItemAlias, ItemLink, ItemSource, Link
+from aggregator.urls import is_shortener
 
 BATCH = 500
 items_t = cast(Table, Item.__table__)
@@ -42,6 +43,7 @@ def executemany(conn: Connection, stmt: ClauseElement, rows: Sequence[Mapping[st
     """
     if not rows:
         return
+    # Column defaults are not applied on this path: rows must carry every column.
     compiled = cast(SQLCompiler, stmt.compile(dialect=conn.dialect, column_keys=list(rows[0])))
     procs = cast(Mapping[str, Callable[[Any], Any]], compiled._bind_processors)
     positional = compiled.positiontup is not None
@@ -255,7 +257,9 @@ def _write_links(conn: Connection, plan: IngestPlan, ids: dict[str, int], now: d
     if not urls:
         return
     stmt = dialect_insert(conn, links_t).on_conflict_do_nothing(index_elements=["url"])
-    executemany(conn, stmt, [{"url": u, "first_seen_at": now} for u in urls])
+    executemany(
+        conn, stmt, [{"url": u, "first_seen_at": now, "shortener": is_shortener(u)} for u in urls]
+    )
     link_ids: dict[str, int] = {}
     for start in range(0, len(urls), BATCH):
         chunk = urls[start : start + BATCH]

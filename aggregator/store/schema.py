@@ -20,6 +20,8 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -116,6 +118,9 @@ class Source(Base):
     error_count: Mapped[int] = mapped_column(Integer, default=0)
     rate_limit: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime]
+    origin: Mapped[str] = mapped_column(String(16), default="config", server_default="config")
+    """``config`` (the file or the admin) or ``discovered`` (found by another source)."""
+    discovered_from: Mapped[str | None] = mapped_column(String(1200))
 
 
 class Author(Base):
@@ -156,6 +161,8 @@ class Item(Base):
     raw: Mapped[dict[str, Any]]
     content_hash: Mapped[str] = mapped_column(String(64))
     deleted_at: Mapped[datetime | None]
+    checked_at: Mapped[datetime | None]
+    """Last time a re-check confirmed the item (edits, deletions)."""
 
     __table_args__ = (Index("ix_items_created_at", "created_at"),)
 
@@ -197,6 +204,35 @@ class Link(Base):
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
     url: Mapped[str] = mapped_column(Key, unique=True)
+    first_seen_at: Mapped[datetime]
+    shortener: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """A known link shortener's URL: where it leads is not known without a request."""
+
+
+class OptOut(Base):
+    """People or whole servers the organisers excluded (``aggregator optout add``)."""
+
+    __tablename__ = "optouts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    """handle | url | author | domain"""
+    value: Mapped[str] = mapped_column(Key)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("kind", "value"),)
+
+
+class Exclusion(Base):
+    """One left-out item, counted once per event. Only a hash of its key is kept:
+    enough to count it once however often it is seen, not enough to name anyone."""
+
+    __tablename__ = "exclusions"
+    event_slug: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(32), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    source_id: Mapped[str] = mapped_column(String(1200))
     first_seen_at: Mapped[datetime]
 
 
