@@ -73,6 +73,7 @@ class App:
                 concurrency=self.settings.fetch.concurrency,
                 horizons=self.horizons(),
                 consents={e.slug: e.consent.policy() for e in self.settings.events},
+                optouts=self.store.optout_rules(),
             )
             return await updater.update(sources, on_done)
 

@@ -20,6 +20,7 @@ from aggregator.app import App, build_app
 from aggregator.config import find_config, load_settings
 from aggregator.exceptions import ConfigError, StoreError
 from aggregator.models import RunReport
+from aggregator.optouts import BadRule, OptOutRule, parse_rule
 
 console = Console(stderr=True)
 out = Console()
@@ -84,6 +85,23 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sources", help="each source's health")
     s.add_argument("--event")
     s.set_defaults(func=cmd_sources)
+
+    o = sub.add_parser("optout", help="people or servers whose posts are never kept")
+    os_ = o.add_subparsers(dest="optout_command", required=True)
+    add = os_.add_parser("add", help="add to the opt-out list and remove what was stored")
+    add.add_argument(
+        "who",
+        help="@name@server, @handle.bsky.social, a profile URL, an "
+        "author key (platform:…) or a domain (social.example)",
+    )
+    add.add_argument("--reason", help="why (kept with the rule, never published)")
+    add.add_argument("--by", default=os.environ.get("USER", "admin"), help="who decided")
+    add.set_defaults(func=cmd_optout_add)
+    rm = os_.add_parser("remove", help="remove from the opt-out list (nothing is restored)")
+    rm.add_argument("who")
+    rm.set_defaults(func=cmd_optout_remove)
+    ls = os_.add_parser("list", help="the opt-out list")
+    ls.set_defaults(func=cmd_optout_list)
 
     db = sub.add_parser("db", help="database maintenance")
     dbs = db.add_subparsers(dest="db_command", required=True)
@@ -235,6 +253,61 @@ def cmd_sources(args: argparse.Namespace) -> int:
             str(h.error_count),
             h.last_error or "",
             _when(h.next_check_at),
+        )
+    out.print(table)
+    return 0
+
+
+def _rule(text: str) -> OptOutRule | None:
+    try:
+        return parse_rule(text)
+    except BadRule as e:
+        console.print(f"[red]{e}[/]", highlight=False, soft_wrap=True)
+        return None
+
+
+def cmd_optout_add(args: argparse.Namespace) -> int:
+    rule = _rule(args.who)
+    if rule is None:
+        return 2
+    app = _app(args)
+    purged = app.store.add_optout(rule, reason=args.reason, by=args.by, now=app.clock())
+    out.print(
+        f"opted out {rule.kind} {rule.value}: {purged} stored items removed; "
+        "later fetches leave them out",
+        soft_wrap=True,
+    )
+    return 0
+
+
+def cmd_optout_remove(args: argparse.Namespace) -> int:
+    rule = _rule(args.who)
+    if rule is None:
+        return 2
+    app = _app(args)
+    if not app.store.remove_optout(rule):
+        console.print(f"{rule.kind} {rule.value} is not on the opt-out list", soft_wrap=True)
+        return 1
+    out.print(
+        f"removed {rule.kind} {rule.value} from the opt-out list "
+        "(removed items come back only if their sources still show them)",
+        soft_wrap=True,
+    )
+    return 0
+
+
+def cmd_optout_list(args: argparse.Namespace) -> int:
+    app = _app(args)
+    table = Table(title="opt-out list")
+    for col in ("kind", "value", "reason", "by", "since"):
+        table.add_column(col, overflow="fold")
+    for row in app.store.optout_list():
+        table.add_row(
+            row["kind"],
+            row["value"],
+            row["reason"] or "",
+            row["created_by"],
+            _when(row["created_at"]),
         )
     out.print(table)
     return 0

@@ -137,6 +137,15 @@ class RateLimit:
 
 
 @dataclass(frozen=True, slots=True)
+class ExcludedItem:
+    """An item left out (consent, opt-out list): counted once, never stored or named."""
+
+    key: str
+    reason: str
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class FetchResult:
     """What one fetch of one source produced.
 
@@ -152,6 +161,8 @@ class FetchResult:
     not_modified: bool = False
     excluded: Mapping[str, int] = field(default_factory=dict)
     """Items left out, counted by reason (never named)."""
+    excluded_items: tuple[ExcludedItem, ...] = ()
+    """The same, one by one, so the store can count each once per event."""
     rate_limit: RateLimit | None = None
     requests: int = 0
     next_check_hint: datetime | None = None

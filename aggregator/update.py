@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import httpx
 
 from aggregator.decisions import Schedule, next_check_after_failure, next_check_after_success
 from aggregator.exceptions import SourceError
-from aggregator.models import ConsentPolicy, IngestCounts, RunReport, SourceState
+from aggregator.models import ConsentPolicy, FetchResult, IngestCounts, RunReport, SourceState
+from aggregator.optouts import OptOutRule, filter_items
 from aggregator.sources import FetchContext, Source, UnknownPlatform, registry
 from aggregator.store import Store
 
@@ -38,6 +40,8 @@ class Updater:
     """Per event slug: nothing older than this is collected."""
     consents: Mapping[str, ConsentPolicy] = field(default_factory=dict)
     """Per event slug; the respectful default where an event has none."""
+    optouts: Sequence[OptOutRule] = ()
+    """The organisers' opt-out list, applied to every source's items."""
     sources: Mapping[str, Source] = field(default_factory=registry)
     """Platform name -> source; the installed entry points unless a test injects others."""
 
@@ -81,6 +85,7 @@ class Updater:
             # and make the failure visible on the source row.
             log.exception("bug while fetching %s", spec.id)
             return self._failed(source, started, None, f"internal error: {type(e).__name__}: {e}")
+        result = self._apply_optouts(result)
         finished = self.clock()
         next_at = next_check_after_success(finished, self.schedule, result.next_check_hint)
         counts = self.store.record_success(
@@ -97,6 +102,19 @@ class Updater:
             excluded=result.excluded,
             not_modified=result.not_modified,
             next_check_at=next_at,
+        )
+
+    def _apply_optouts(self, result: FetchResult) -> FetchResult:
+        kept, dropped = filter_items(result.items, self.optouts)
+        if not dropped:
+            return result
+        excluded = Counter(result.excluded)
+        excluded.update(e.reason for e in dropped)
+        return replace(
+            result,
+            items=kept,
+            excluded=dict(excluded),
+            excluded_items=result.excluded_items + dropped,
         )
 
     def _failed(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
@@ -160,6 +160,8 @@ class DigestContext:
     people: tuple[PersonCount, ...]
     sources: tuple[SourceNote, ...]
     removed: int = 0
+    excluded: dict[str, int] = field(default_factory=dict)
+    """Items left out at their authors' request (or the organisers'), by reason."""
     schema_version: int = field(default=1)
 
 
@@ -188,16 +190,20 @@ def build_context(
     health: Sequence[SourceHealth] | None = None,
 ) -> DigestContext:
     stored = store.items(event.slug, since=period.start, until=period.end)
-    removed = sum(
-        1
-        for v in store.items(event.slug, since=period.start, until=period.end, include_deleted=True)
-        if v.deleted
-    )
+    # Removed by their authors: tombstones, less those the opt-out list purged
+    # (they are counted with the exclusions).
+    removed = store.removed_count(event.slug, since=period.start, until=period.end)
     health = store.health(event.slug) if health is None else health
     present = {_page(v.item.url) for v in stored if v.item.kind == "article" and v.item.url}
     wanted = {_page(v.item.context_url) for v in stored if v.item.context_url} - present
     posts = [v for v in store.articles(event.slug) if v.item.url and _page(v.item.url) in wanted]
-    return assemble(event, period, stored, now=now, health=health, removed=removed, posts=posts)
+    context = assemble(event, period, stored, now=now, health=health, removed=removed, posts=posts)
+    excluded = store.exclusions(
+        event.slug,
+        since=period.start if period.kind == "day" else None,
+        until=period.end if period.kind == "day" else None,
+    )
+    return replace(context, excluded=excluded)
 
 
 def assemble(

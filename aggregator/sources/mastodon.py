@@ -44,7 +44,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from aggregator import http
 from aggregator.exceptions import ParseError, PermanentError, RateLimited, TemporaryError
-from aggregator.models import FetchResult, ItemData, JSONValue, RateLimit, SourceState
+from aggregator.models import (
+    ExcludedItem,
+    FetchResult,
+    ItemData,
+    JSONValue,
+    RateLimit,
+    SourceState,
+)
 from aggregator.sources import FetchContext
 from aggregator.sources.mastodon_parse import (
     ParsedPage,
@@ -184,6 +191,7 @@ class _Run:
     params: dict[str, str]
     items: dict[str, ItemData] = field(default_factory=dict)
     excluded: dict[str, str] = field(default_factory=dict)
+    excluded_at: dict[str, datetime] = field(default_factory=dict)
     requests: int = 0
     rate_limit: RateLimit | None = None
     stopped: bool = False
@@ -224,6 +232,7 @@ class _Run:
             # A later read of the same status is the fresher one (an edit mid-fetch).
             self.items[item.key] = item
         self.excluded.update(page.excluded_keys)
+        self.excluded_at.update(page.excluded_at)
         self._watch_headroom()
         return page, response
 
@@ -331,6 +340,10 @@ class MastodonSource:
                 "tags": {tag: st.dump() for tag, st in new.items()},
             },
             excluded=dict(Counter(run.excluded.values())),
+            excluded_items=tuple(
+                ExcludedItem(key, reason, run.excluded_at.get(key))
+                for key, reason in run.excluded.items()
+            ),
             rate_limit=run.rate_limit,
             requests=run.requests,
             next_check_hint=run.next_check_hint,

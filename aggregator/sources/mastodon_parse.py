@@ -53,6 +53,8 @@ class ParsedPage:
     excluded_keys: Mapping[str, str] = field(default_factory=dict)
     """Key → reason of the excluded statuses, so a fetch that sees one twice counts it
     once. Transient: never stored (exclusions are counted, never named)."""
+    excluded_at: Mapping[str, datetime] = field(default_factory=dict)
+    """Key → creation time of the excluded statuses (a day's digest counts its own)."""
 
 
 def id_order(status_id: str) -> tuple[int, str]:
@@ -83,6 +85,7 @@ def parse_timeline(
         raise ParseError(f"expected a list of statuses, got {_type(payload)}")
     items: dict[str, ItemData] = {}
     excluded: dict[str, str] = {}
+    excluded_at: dict[str, datetime] = {}
     ids: list[str] = []
     oldest: datetime | None = None
     for obj in payload:
@@ -98,7 +101,9 @@ def parse_timeline(
             continue
         reason = exclusion_reason(original, consent)
         if reason is not None:
-            excluded[keys.mastodon_status(_req_str(original, "uri", "status"))] = reason
+            key = keys.mastodon_status(_req_str(original, "uri", "status"))
+            excluded[key] = reason
+            excluded_at[key] = _datetime(original, "created_at", f"status {status_id}")
             continue
         item = parse_status(original, instance)
         items[item.key] = item
@@ -110,6 +115,7 @@ def parse_timeline(
         min_id=ids[0] if ids else None,
         oldest_at=oldest,
         excluded_keys=excluded,
+        excluded_at=excluded_at,
     )
 
 

@@ -26,10 +26,20 @@ from aggregator.models import (
     SourceSpec,
     SourceState,
 )
-from aggregator.store import migrate
+from aggregator.optouts import OptOutRule
+from aggregator.store import migrate, optouts
 from aggregator.store.engine import make_engine
 from aggregator.store.ingest import dialect_insert, ingest_items
-from aggregator.store.schema import Author, Event, FetchRun, Item, ItemAlias, ItemSource, Source
+from aggregator.store.schema import (
+    Author,
+    Event,
+    FetchRun,
+    Item,
+    ItemAlias,
+    ItemSource,
+    OptOut,
+    Source,
+)
 
 events_t = cast(Table, Event.__table__)
 sources_t = cast(Table, Source.__table__)
@@ -223,6 +233,7 @@ class Store:
             counts = ingest_items(
                 conn, source_id=spec.id, event_slug=spec.event, result=result, now=now
             )
+            optouts.record_exclusions(conn, spec.event, spec.id, result.excluded_items, now)
             rate = result.rate_limit
             conn.execute(
                 update(Source)
@@ -358,6 +369,58 @@ class Store:
                 .distinct()
             ).all()
             return list(_load_items(session, ids, include_deleted=False))
+
+    # -- consent ------------------------------------------------------------------
+
+    def optout_rules(self) -> list[OptOutRule]:
+        with self.engine.connect() as conn:
+            return optouts.rules(conn)
+
+    def optout_list(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(optouts.optouts_t).order_by(OptOut.id)).mappings()
+            return [dict(r) for r in rows]
+
+    def add_optout(self, rule: OptOutRule, *, reason: str | None, by: str, now: datetime) -> int:
+        """Add ``rule`` and purge what it covers, in one transaction; returns the count
+        of items removed."""
+        with self.engine.begin() as conn:
+            return optouts.add_rule(conn, rule, reason, by, now)
+
+    def remove_optout(self, rule: OptOutRule) -> bool:
+        with self.engine.begin() as conn:
+            return optouts.remove_rule(conn, rule)
+
+    def exclusions(
+        self, event: str, *, since: datetime | None = None, until: datetime | None = None
+    ) -> dict[str, int]:
+        """Items left out of ``event`` (created in [since, until)), counted by reason."""
+        with self.engine.connect() as conn:
+            return optouts.exclusion_counts(conn, event, since, until)
+
+    def removed_count(self, event: str, *, since: datetime, until: datetime) -> int:
+        """Items of ``event`` created in [since, until) that their platform no longer
+        shows (deleted, trashed, made private), not counting opt-out purges."""
+        with self.engine.connect() as conn:
+            keys = conn.execute(
+                select(Item.key)
+                .join(ItemSource, ItemSource.item_id == Item.id)
+                .where(
+                    ItemSource.event_slug == event,
+                    ItemSource.item_created_at >= since,
+                    ItemSource.item_created_at < until,
+                    Item.deleted_at.is_not(None),
+                )
+                .distinct()
+            ).scalars()
+            hashes = set(
+                conn.execute(
+                    select(optouts.exclusions_t.c.key_hash).where(
+                        optouts.exclusions_t.c.event_slug == event
+                    )
+                ).scalars()
+            )
+            return sum(1 for key in keys if optouts.key_hash(key) not in hashes)
 
     def counts(self, event: str) -> dict[str, int]:
         with self.engine.connect() as conn:

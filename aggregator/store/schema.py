@@ -233,6 +233,8 @@ class Exclusion(Base):
     key_hash: Mapped[str] = mapped_column(String(32), primary_key=True)
     reason: Mapped[str] = mapped_column(String(32))
     source_id: Mapped[str] = mapped_column(String(1200))
+    item_created_at: Mapped[datetime | None]
+    """So a day's digest can count the day's exclusions."""
     first_seen_at: Mapped[datetime]
 
 

@@ -26,6 +26,9 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(length=32), nullable=False),
         sa.Column("source_id", sa.String(length=1200), nullable=False),
         sa.Column(
+            "item_created_at", aggregator.store.schema.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
             "first_seen_at", aggregator.store.schema.UTCDateTime(timezone=True), nullable=False
         ),
         sa.PrimaryKeyConstraint("event_slug", "key_hash"),
