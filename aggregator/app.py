@@ -74,6 +74,9 @@ class App:
                 horizons=self.horizons(),
                 consents={e.slug: e.consent.policy() for e in self.settings.events},
                 optouts=self.store.optout_rules(),
+                recheck_until={
+                    e.slug: recheck_until(event_record(e)) for e in self.settings.events
+                },
             )
             return await updater.update(sources, on_done)
 
@@ -108,6 +111,15 @@ def event_record(event: EventSettings) -> EventRecord:
         ends=event.ends,
         lookback_days=event.lookback_days,
     )
+
+
+RECHECK_DAYS_AFTER = 14
+
+
+def recheck_until(event: EventRecord) -> datetime:
+    """Items are kept true (edits, deletions) until two weeks after the event."""
+    last = event.ends + timedelta(days=RECHECK_DAYS_AFTER + 1)
+    return datetime.combine(last, time(0), ZoneInfo(event.timezone)).astimezone(UTC)
 
 
 def horizon(event: EventRecord) -> datetime:

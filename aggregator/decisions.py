@@ -135,3 +135,17 @@ def next_check_after_failure(
         wait = max(wait if error_count > 1 else timedelta(0), error.retry_after)
         wait = max(wait, timedelta(seconds=1))
     return now + wait * (1 + rng.uniform(0, schedule.jitter))
+
+
+RECHECK_MIN = timedelta(minutes=10)
+RECHECK_MAX = timedelta(days=1)
+
+
+def recheck_due(created_at: datetime, checked_at: datetime | None, now: datetime) -> bool:
+    """Whether a stored item should be looked at again now.
+
+    The interval grows with the item's age (a quarter of it, between 10 minutes and a
+    day): fresh posts are edited and deleted most, old ones rarely."""
+    interval = min(max((now - created_at) / 4, RECHECK_MIN), RECHECK_MAX)
+    last = checked_at or created_at
+    return now - last >= interval

@@ -217,6 +217,8 @@ class RecheckResult:
     excludes: they are tombstoned and their content purged."""
     excluded: Mapping[str, int] = field(default_factory=dict)
     """Of ``gone``, how many by consent reason."""
+    excluded_keys: Mapping[str, str] = field(default_factory=dict)
+    """Of ``gone``, key -> consent reason, so each is counted once per event."""
     requests: int = 0
 
 

@@ -11,15 +11,20 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 import httpx
 
-from aggregator.decisions import Schedule, next_check_after_failure, next_check_after_success
+from aggregator.decisions import (
+    Schedule,
+    next_check_after_failure,
+    next_check_after_success,
+    recheck_due,
+)
 from aggregator.exceptions import SourceError
 from aggregator.models import ConsentPolicy, FetchResult, IngestCounts, RunReport, SourceState
 from aggregator.optouts import OptOutRule, filter_items
-from aggregator.sources import FetchContext, Source, UnknownPlatform, registry
+from aggregator.sources import FetchContext, Rechecker, Source, UnknownPlatform, registry
 from aggregator.store import Store
 
 log = logging.getLogger(__name__)
@@ -40,6 +45,10 @@ class Updater:
     """Per event slug: nothing older than this is collected."""
     consents: Mapping[str, ConsentPolicy] = field(default_factory=dict)
     """Per event slug; the respectful default where an event has none."""
+    recheck_until: Mapping[str, datetime] = field(default_factory=dict)
+    """Per event slug: after this, stored items are no longer re-checked."""
+    recheck_batch: int = 200
+    """Most items re-checked per source per pass."""
     optouts: Sequence[OptOutRule] = ()
     """The organisers' opt-out list, applied to every source's items."""
     sources: Mapping[str, Source] = field(default_factory=registry)
@@ -91,6 +100,8 @@ class Updater:
         counts = self.store.record_success(
             source, result, started_at=started, now=finished, next_check_at=next_at
         )
+        if isinstance(impl, Rechecker):
+            counts += await self._recheck(source, impl, replace(ctx, now=finished))
         return RunReport(
             source_id=spec.id,
             platform=spec.platform,
@@ -103,6 +114,43 @@ class Updater:
             not_modified=result.not_modified,
             next_check_at=next_at,
         )
+
+    async def _recheck(
+        self, source: SourceState, impl: Rechecker, ctx: FetchContext
+    ) -> IngestCounts:
+        """Look again at stored items that are due (edits, deletions, consent
+        withdrawn). A failure here is logged and leaves everything as it was: the
+        fetch itself succeeded, and the items are looked at again next time."""
+        spec = source.spec
+        until = self.recheck_until.get(spec.event)
+        if until is not None and ctx.now > until:
+            return IngestCounts()
+        since = self.horizons.get(spec.event) or datetime.min.replace(tzinfo=UTC)
+        refs = [
+            ref
+            for ref, checked in self.store.recheck_candidates(spec.id, since=since)
+            if recheck_due(ref.created_at, checked, ctx.now)
+        ][: self.recheck_batch]
+        if not refs:
+            return IngestCounts()
+        try:
+            result = await impl.recheck(source, refs, ctx)
+        except SourceError as e:
+            log.warning("%s: re-check failed: %s", spec.id, e)
+            return IngestCounts()
+        except Exception:
+            log.exception("bug while re-checking %s", spec.id)
+            return IngestCounts()
+        kept, dropped = filter_items(result.items, self.optouts)
+        if dropped:
+            result = replace(
+                result,
+                items=kept,
+                gone=result.gone | {d.key for d in dropped},
+                excluded_keys={**result.excluded_keys, **{d.key: d.reason for d in dropped}},
+                excluded=dict(Counter(result.excluded) + Counter(d.reason for d in dropped)),
+            )
+        return self.store.record_recheck(source, refs, result, started_at=ctx.now, now=self.clock())
 
     def _apply_optouts(self, result: FetchResult) -> FetchResult:
         kept, dropped = filter_items(result.items, self.optouts)

@@ -182,6 +182,7 @@ class MastodonSim:
         unknown_tag: Literal["404", "empty"] = "404",
         known_tags: Iterable[str] = (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        batch_lookup: bool = True,
     ) -> None:
         self.domain = domain
         self.token = token
@@ -190,6 +191,8 @@ class MastodonSim:
         self.retry_after_header = retry_after_header
         self.unknown_tag = unknown_tag
         self.clock = clock
+        self.batch_lookup = batch_lookup
+        """``GET /api/v1/statuses?id[]=`` exists (Mastodon 4.3+); False answers 404."""
         self._lock = threading.Lock()
         self._statuses: dict[str, Status] = {}
         self._known_tags = {_normalize_tag(t) for t in known_tags}
@@ -316,6 +319,15 @@ class MastodonSim:
             return _json(405, {"error": "Method not allowed"}, headers)
         if m := _TAG_PATH.match(request.path):
             return self._tag_timeline(request, unquote(m.group(1)), headers)
+        if request.path == "/api/v1/statuses" and self.batch_lookup:
+            # Mastodon 4.3+: several statuses at once; only the visible ones come back,
+            # and more than 20 ids is refused.
+            ids = request.query.get("id[]", [])
+            if len(ids) > 20:
+                return _json(422, {"error": "Too many ids"}, headers)
+            found = [s for s in (self.get(i) for i in ids) if s is not None]
+            visible = [s for s in found if s.get("visibility") in ("public", "unlisted")]
+            return _json(200, visible, headers)
         if m := _STATUS_PATH.match(request.path):
             status = self.get(unquote(m.group(1)))
             if status is None or status.get("visibility") not in ("public", "unlisted"):

@@ -33,7 +33,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import ClassVar
@@ -50,7 +50,9 @@ from aggregator.models import (
     ItemData,
     JSONValue,
     RateLimit,
+    RecheckResult,
     SourceState,
+    StoredRef,
 )
 from aggregator.sources import FetchContext
 from aggregator.sources.mastodon_parse import (
@@ -60,6 +62,7 @@ from aggregator.sources.mastodon_parse import (
     parse_rate_limit,
     parse_timeline,
 )
+from aggregator.sources.mastodon_recheck import recheck_statuses
 
 PAGE_LIMIT = 40
 """The API's maximum ``limit`` for timelines."""
@@ -314,6 +317,13 @@ class MastodonSource:
         if not isinstance(options, MastodonOptions):
             raise TypeError(f"expected MastodonOptions, got {type(options).__name__}")
         return urlsplit(options.instance).netloc
+
+    async def recheck(
+        self, source: SourceState, refs: Sequence[StoredRef], ctx: FetchContext
+    ) -> RecheckResult:
+        """Edits, deletions and withdrawn consent of statuses this server served."""
+        options = _options(source)
+        return await recheck_statuses(options.instance, _auth_headers(options, ctx.env), refs, ctx)
 
     async def fetch(self, source: SourceState, ctx: FetchContext) -> FetchResult:
         """Fetch what is new on each hashtag. Raises only ``SourceError``."""

@@ -8,7 +8,7 @@ lose at most a fetch, never the items behind a cursor.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, cast
 
@@ -20,16 +20,19 @@ from aggregator.exceptions import StoreError
 from aggregator.models import (
     AuthorData,
     Engagement,
+    ExcludedItem,
     FetchResult,
     IngestCounts,
     ItemData,
+    RecheckResult,
     SourceSpec,
     SourceState,
+    StoredRef,
 )
 from aggregator.optouts import OptOutRule
 from aggregator.store import migrate, optouts
 from aggregator.store.engine import make_engine
-from aggregator.store.ingest import dialect_insert, ingest_items
+from aggregator.store.ingest import dialect_insert, ingest_items, tombstone_keys
 from aggregator.store.schema import (
     Author,
     Event,
@@ -304,6 +307,109 @@ class Store:
                     error=error,
                 )
             )
+
+    def recheck_candidates(
+        self, source_id: str, *, since: datetime, limit: int = 2000
+    ) -> list[tuple[StoredRef, datetime | None]]:
+        """Live items this source stored, created after ``since``, least recently
+        checked first, with when each was last known true: re-checked, or returned
+        again by the source itself."""
+        query = (
+            select(
+                Item.id,
+                Item.key,
+                Item.url,
+                Item.created_at,
+                Item.checked_at,
+                ItemSource.last_seen_at,
+                Item.raw,
+            )
+            .join(ItemSource, ItemSource.item_id == Item.id)
+            .where(
+                ItemSource.source_id == source_id,
+                Item.deleted_at.is_(None),
+                Item.created_at >= since,
+            )
+            .order_by(func.coalesce(Item.checked_at, Item.created_at), Item.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+            aliases: dict[int, list[str]] = {}
+            ids = [r.id for r in rows]
+            for start in range(0, len(ids), 500):
+                for item_id, alias in conn.execute(
+                    select(ItemAlias.item_id, ItemAlias.alias).where(
+                        ItemAlias.item_id.in_(ids[start : start + 500])
+                    )
+                ):
+                    aliases.setdefault(item_id, []).append(alias)
+        return [
+            (
+                StoredRef(
+                    key=r.key,
+                    aliases=tuple(sorted(aliases.get(r.id, []))),
+                    url=r.url,
+                    created_at=r.created_at,
+                    platform_id=str(r.raw["id"])
+                    if isinstance(r.raw, dict) and "id" in r.raw
+                    else None,
+                ),
+                max(r.checked_at, r.last_seen_at) if r.checked_at else r.last_seen_at,
+            )
+            for r in rows
+        ]
+
+    def record_recheck(
+        self,
+        source: SourceState,
+        refs: Sequence[StoredRef],
+        result: RecheckResult,
+        *,
+        started_at: datetime,
+        now: datetime,
+    ) -> IngestCounts:
+        """Edits, deletions and newly excluded items from a re-check, in one
+        transaction; the source's own state and schedule are not touched."""
+        spec = source.spec
+        with self.engine.begin() as conn:
+            counts = ingest_items(
+                conn,
+                source_id=spec.id,
+                event_slug=spec.event,
+                result=FetchResult(items=result.items, state={}),
+                now=now,
+            )
+            by_key = {r.key: r for r in refs}
+            excluded = [
+                ExcludedItem(key, reason, by_key[key].created_at if key in by_key else None)
+                for key, reason in result.excluded_keys.items()
+            ]
+            optouts.record_exclusions(conn, spec.event, spec.id, excluded, now)
+            deleted = tombstone_keys(conn, result.gone, now)
+            checked = [r.key for r in refs]
+            for start in range(0, len(checked), 500):
+                conn.execute(
+                    update(Item)
+                    .where(Item.key.in_(checked[start : start + 500]))
+                    .values(checked_at=now)
+                )
+            conn.execute(
+                fetch_runs_t.insert().values(
+                    source_id=spec.id,
+                    started_at=started_at,
+                    finished_at=now,
+                    status="recheck",
+                    fetched=len(result.items),
+                    new=counts.new,
+                    updated=counts.updated,
+                    unchanged=counts.unchanged,
+                    deleted=deleted,
+                    excluded=dict(result.excluded),
+                    requests=result.requests,
+                )
+            )
+        return replace(counts, deleted=deleted)
 
     def fetch_runs(self, source_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

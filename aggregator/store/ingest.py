@@ -286,6 +286,23 @@ def _tombstone(
     return IngestCounts(deleted=len(gone))
 
 
+def tombstone_keys(conn: Connection, keys: Iterable[str], now: datetime) -> int:
+    """Tombstone live items by key; returns how many were live."""
+    key_list = list(keys)
+    ids: list[int] = []
+    for start in range(0, len(key_list), BATCH):
+        chunk = key_list[start : start + BATCH]
+        ids += (
+            conn.execute(
+                select(items_t.c.id).where(items_t.c.key.in_(chunk), items_t.c.deleted_at.is_(None))
+            )
+            .scalars()
+            .all()
+        )
+    purge_items(conn, ids, now)
+    return len(ids)
+
+
 def purge_items(conn: Connection, ids: Iterable[int], now: datetime) -> None:
     """Tombstone: the row (and its key) stays so a deletion is counted and not
     re-collected as new; everything the author wrote is removed."""
