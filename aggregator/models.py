@@ -146,6 +146,16 @@ class ExcludedItem:
 
 
 @dataclass(frozen=True, slots=True)
+class DiscoveredSource:
+    """A source another source found (a new blog post's comments): followed from now
+    on without anyone configuring it."""
+
+    platform: str
+    options: Mapping[str, JSONValue]
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
 class FetchResult:
     """What one fetch of one source produced.
 
@@ -169,6 +179,7 @@ class FetchResult:
     """The source asks not to be polled before this (a rate-limit reset, say)."""
     cursor_before: str | None = None
     cursor_after: str | None = None
+    discovered: tuple[DiscoveredSource, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,3 +266,5 @@ class RunReport:
     error: str | None = None
     not_modified: bool = False
     next_check_at: datetime | None = None
+    discovered: int = 0
+    """Sources this fetch started following."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import httpx
+from pydantic import ValidationError
 
 from aggregator.decisions import (
     Schedule,
@@ -22,7 +23,14 @@ from aggregator.decisions import (
     recheck_due,
 )
 from aggregator.exceptions import SourceError
-from aggregator.models import ConsentPolicy, FetchResult, IngestCounts, RunReport, SourceState
+from aggregator.models import (
+    ConsentPolicy,
+    FetchResult,
+    IngestCounts,
+    RunReport,
+    SourceSpec,
+    SourceState,
+)
 from aggregator.optouts import OptOutRule, filter_items
 from aggregator.sources import FetchContext, Rechecker, Source, UnknownPlatform, registry
 from aggregator.store import Store
@@ -97,8 +105,14 @@ class Updater:
         result = self._apply_optouts(result)
         finished = self.clock()
         next_at = next_check_after_success(finished, self.schedule, result.next_check_hint)
+        found = self._discovered(spec, result)
         counts = self.store.record_success(
-            source, result, started_at=started, now=finished, next_check_at=next_at
+            source,
+            result,
+            started_at=started,
+            now=finished,
+            next_check_at=next_at,
+            discovered=found,
         )
         if isinstance(impl, Rechecker):
             counts += await self._recheck(source, impl, replace(ctx, now=finished))
@@ -113,6 +127,7 @@ class Updater:
             excluded=result.excluded,
             not_modified=result.not_modified,
             next_check_at=next_at,
+            discovered=len(found),
         )
 
     async def _recheck(
@@ -151,6 +166,32 @@ class Updater:
                 excluded=dict(Counter(result.excluded) + Counter(d.reason for d in dropped)),
             )
         return self.store.record_recheck(source, refs, result, started_at=ctx.now, now=self.clock())
+
+    def _discovered(self, spec: SourceSpec, result: FetchResult) -> list[SourceSpec]:
+        """Specs for the sources ``result`` found; one the platform refuses is logged
+        and skipped (a feed address on plain http, say), never fatal."""
+        specs = []
+        for found in result.discovered:
+            impl = self.sources.get(found.platform)
+            if impl is None:
+                continue
+            try:
+                options = impl.Options.model_validate(dict(found.options))
+            except ValidationError as e:
+                log.warning("%s: not following %s: %s", spec.id, found.why, e)
+                continue
+            target = impl.target(options)
+            specs.append(
+                SourceSpec(
+                    id=f"{spec.event}/{found.platform}:{target}",
+                    event=spec.event,
+                    platform=found.platform,
+                    target=target,
+                    hashtags=spec.hashtags,
+                    options=options.model_dump(mode="json"),
+                )
+            )
+        return specs
 
     def _apply_optouts(self, result: FetchResult) -> FetchResult:
         kept, dropped = filter_items(result.items, self.optouts)

@@ -53,7 +53,7 @@ def test_what_people_type_becomes_a_rule(text: str, rule: OptOutRule) -> None:
 
 @pytest.mark.parametrize("text", ["", "alice", "javascript:alert(1)x y", "http://"])
 def test_anything_else_is_refused_with_what_is_accepted(text: str) -> None:
-    with pytest.raises(BadRule, match="handle|address"):
+    with pytest.raises(BadRule, match=r"handle|address"):
         parse_rule(text)
 
 

@@ -25,6 +25,7 @@ class Request:
     headers: Mapping[str, str]
     """Header names lower-cased."""
     base_url: str
+    body: bytes = b""
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
@@ -130,8 +131,7 @@ class LoopbackServer:
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         length = int(h.headers.get("content-length") or 0)
-        if length:
-            h.rfile.read(length)
+        body = h.rfile.read(length) if length else b""
         split = urlsplit(h.path)
         request = Request(
             method=h.command,
@@ -139,6 +139,7 @@ class LoopbackServer:
             query=parse_qs(split.query, keep_blank_values=True),
             headers={k.lower(): v for k, v in h.headers.items()},
             base_url=self.base_url,
+            body=body,
         )
         with self._lock:
             self.requests.append(request)

@@ -29,7 +29,7 @@ class FetchContext:
     client: httpx.AsyncClient
     now: datetime
     """The clock reading when this fetch started (UTC)."""
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
     """Where secrets named in the configuration are looked up."""
     horizon: datetime | None = None
     """Nothing older than this is wanted (the event's start minus its look-back)."""

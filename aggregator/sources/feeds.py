@@ -25,8 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from aggregator import http
 from aggregator.exceptions import PermanentError
-from aggregator.models import FetchResult, SourceSpec, SourceState
-from aggregator.sources import FetchContext
+from aggregator.models import DiscoveredSource, FetchResult, SourceSpec, SourceState
+from aggregator.sources import FetchContext, discovery
 from aggregator.sources.feeds_parse import FeedKind, ParsedFeed, parse_feed
 
 ACCEPT = (
@@ -136,7 +136,19 @@ class FeedSource:
         items = parsed.items
         if ctx.horizon is not None:
             items = tuple(i for i in items if i.created_at >= ctx.horizon)
-        return FetchResult(items=items, state=new_state, listing=None, requests=1)
+        discovered: tuple[DiscoveredSource, ...] = ()
+        if parsed.kind == "posts":
+            # A post feed carries the whole blog: keep the posts about the event, and
+            # follow their comments from now on.
+            items = tuple(
+                i
+                for i in items
+                if discovery.about_event(i, feed_url=options.url, hashtags=source.spec.hashtags)
+            )
+            discovered = discovery.comment_sources(items)
+        return FetchResult(
+            items=items, state=new_state, listing=None, requests=1, discovered=discovered
+        )
 
 
 SOURCE = FeedSource()

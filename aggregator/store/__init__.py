@@ -154,7 +154,8 @@ class Store:
                 )
                 conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=values))
             ids = [s.id for s in specs]
-            gone = update(Source).where(Source.event_slug == event.slug)
+            # Sources found by other sources stay: the file never named them.
+            gone = update(Source).where(Source.event_slug == event.slug, Source.origin == "config")
             if ids:
                 gone = gone.where(Source.id.not_in(ids))
             conn.execute(gone.values(enabled=False))
@@ -229,10 +230,29 @@ class Store:
         started_at: datetime,
         now: datetime,
         next_check_at: datetime,
+        discovered: Sequence[SourceSpec] = (),
     ) -> IngestCounts:
-        """Store the items, the source's new state and the run, in one transaction."""
+        """Store the items, the source's new state, the sources it discovered and the
+        run, in one transaction."""
         spec = source.spec
         with self.engine.begin() as conn:
+            for found in discovered:
+                stmt = dialect_insert(conn, sources_t).values(
+                    id=found.id,
+                    event_slug=found.event,
+                    platform=found.platform,
+                    target=found.target,
+                    options=dict(found.options),
+                    hashtags=list(found.hashtags),
+                    enabled=True,
+                    state={},
+                    error_count=0,
+                    created_at=now,
+                    next_check_at=now,
+                    origin="discovered",
+                    discovered_from=spec.id,
+                )
+                conn.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
             counts = ingest_items(
                 conn, source_id=spec.id, event_slug=spec.event, result=result, now=now
             )
