@@ -19,7 +19,7 @@ from aggregator import __version__
 from aggregator.app import App, build_app
 from aggregator.config import find_config, load_settings
 from aggregator.exceptions import ConfigError, StoreError
-from aggregator.models import RunReport
+from aggregator.models import ConsentPolicy, RunReport
 from aggregator.optouts import BadRule, OptOutRule, parse_rule
 
 console = Console(stderr=True)
@@ -78,8 +78,18 @@ def _parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("export", help="export every stored item of an event")
     e.add_argument("slug")
-    e.add_argument("--format", default="jsonl", choices=["jsonl", "csv"])
+    e.add_argument(
+        "--format",
+        default="jsonl",
+        choices=["jsonl", "csv", "methods"],
+        help="items as JSON Lines or CSV, or only the methods note (Markdown)",
+    )
     e.add_argument("--output", "-o", help="file to write (default: standard output)")
+    e.add_argument(
+        "--methods",
+        action="store_true",
+        help="with --output, also write the methods note beside it (FILE.methods.md)",
+    )
     e.set_defaults(func=cmd_export)
 
     s = sub.add_parser("sources", help="each source's health")
@@ -226,6 +236,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     if app.store.event(args.slug) is None:
         console.print(f"no event {args.slug!r}")
         return 1
+    if args.format == "methods" or (args.methods and args.output):
+        note = _methods(app, args.slug)
+        if args.format == "methods":
+            if args.output:
+                Path(args.output).write_text(note, "utf-8")
+                console.print(f"methods note -> {args.output}")
+            else:
+                sys.stdout.write(note)
+            return 0
+        Path(args.output + ".methods.md").write_text(note, "utf-8")
+        console.print(f"methods note -> {args.output}.methods.md")
     writer = write_csv if args.format == "csv" else write_jsonl
     views = app.store.iter_items(args.slug)
     if args.output:
@@ -235,6 +256,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         writer(views, sys.stdout)
     return 0
+
+
+def _methods(app: App, slug: str) -> str:
+    from aggregator.app import horizon
+    from aggregator.methods import methods_note
+
+    event = app.store.event(slug)
+    assert event is not None
+    configured = next((e for e in app.settings.events if e.slug == slug), None)
+    consent = configured.consent.policy() if configured else ConsentPolicy()
+    return methods_note(app.store, event, consent=consent, horizon=horizon(event), now=app.clock())
 
 
 def cmd_sources(args: argparse.Namespace) -> int:
