@@ -59,6 +59,11 @@ def plan_items(incoming: Sequence[ItemData], stored: Mapping[str, StoredItem]) -
         if old is None:
             plan.new.append(item)
             continue
+        if item.via is not None:
+            # A bridged copy's rendering differs from the original's: it must not look
+            # like an edit every time both are seen.
+            plan.unchanged.append(old.id)
+            continue
         merged = merge(item, old)
         edited = merged.content_hash != old.content_hash
         if (

@@ -82,6 +82,9 @@ class ItemData:
     links: tuple[str, ...] = ()
     """Outbound links shared in the item (not mentions, not hashtag links)."""
     raw: Mapping[str, JSONValue] = field(default_factory=dict, compare=False)
+    via: str | None = None
+    """Set when this is a copy reached through a bridge (``bridgy-fed``): it names the
+    original (same key) but never overwrites what the original's platform said."""
     aliases: tuple[str, ...] = ()
     """Other keys that name this item (a Mastodon status's id on the instance that
     served it). ``in_reply_to`` may use an alias; the store resolves it on reading."""

@@ -72,3 +72,10 @@ def test_the_content_hash_ignores_counts_and_threading_but_not_words() -> None:
 
 def test_tombstones_are_live_items_missing_from_the_listing() -> None:
     assert tombstones(frozenset({"a"}), {"a": (1, False), "b": (2, False), "c": (3, True)}) == [2]
+
+
+def test_a_bridged_copy_never_rewrites_what_its_original_said() -> None:
+    copy = replace(item(2, text="as the bridge rendered it"), via="bridgy-fed")
+    plan = plan_items([copy], {"fake:2": stored(2)})
+    assert plan.changed == []
+    assert plan.unchanged == [102]

@@ -390,3 +390,15 @@ def test_mutated_real_payloads_parse_or_raise_parse_error(payload: Any) -> None:
 def test_a_lone_surrogate_in_content_becomes_a_replacement_character() -> None:
     item = parse_status(status(content="<p>broken \ud800 text</p>"), "http://x.test")
     assert item.text == "broken \ufffd text"
+
+
+def test_a_bluesky_post_bridged_into_the_fediverse_is_one_item_with_its_original() -> None:
+    statuses = json.loads((DATA / "mastodon" / "statuses_edge_cases.json").read_text("utf-8"))
+    bridged = parse_status(statuses[1], "https://mastodon.social")
+    assert bridged.key == "at://did:plc:5syfqzormjkutgo5hi2u2gpr/app.bsky.feed.post/3lwlunj3oqs22"
+    assert (bridged.platform, bridged.via) == ("bluesky", "bridgy-fed")
+    assert bridged.author.key == "bluesky:did:plc:5syfqzormjkutgo5hi2u2gpr"
+    assert (
+        bridged.url
+        == "https://bsky.app/profile/did:plc:5syfqzormjkutgo5hi2u2gpr/post/3lwlunj3oqs22"
+    )

@@ -38,6 +38,28 @@ def blogger_author(blog_id: str, name: str, profile_id: str | None = None) -> st
     return f"blogger:{blog_id}:author:{' '.join(name.split()).casefold()}"
 
 
+def bluesky_post(at_uri: str) -> str:
+    """A Bluesky post's ``at://did/app.bsky.feed.post/rkey`` uri, the same everywhere."""
+    return at_uri
+
+
+def bluesky_account(did: str) -> str:
+    return f"bluesky:{did}"
+
+
+_BRIDGED_BSKY = re.compile(
+    r"^https://bsky\.brid\.gy/convert/ap/(at://(did:[a-z]+:[A-Za-z0-9._:%-]+)/app\.bsky\.feed\.post/([A-Za-z0-9._~:-]+))$"
+)
+
+
+def bridged_bluesky_post(activitypub_uri: str) -> tuple[str, str, str] | None:
+    """A Bluesky post bridged into the fediverse by Bridgy Fed has an ActivityPub id
+    ``https://bsky.brid.gy/convert/ap/at://did/app.bsky.feed.post/rkey``: returns the
+    original's (at-uri, did, rkey), so the copy and the original are one item."""
+    m = _BRIDGED_BSKY.match(activitypub_uri)
+    return (m.group(1), m.group(2), m.group(3)) if m else None
+
+
 def wordpress_comment(site_url: str, comment_id: int | str) -> str:
     return f"wordpress:{site_of(site_url)}:comment:{comment_id}"
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from html import escape, unescape
@@ -183,12 +183,20 @@ def parse_status(obj: Mapping[str, Any], instance: str) -> ItemData:
         cleaned = clean(_SURROGATE.sub("\ufffd", content))
     language = (_opt_str(obj, "language", what) or "").strip() or None
     parent_id = _opt_str(obj, "in_reply_to_id", what)
+    author = parse_account(_req_dict(obj, "account", what), instance)
+    key, platform, url, via = keys.mastodon_status(uri), PLATFORM, _opt_str(obj, "url", what), None
+    if bridged := keys.bridged_bluesky_post(uri):
+        # Bridgy Fed's copy of a Bluesky post: one item with the original.
+        at_uri, did, rkey = bridged
+        key, platform, via = keys.bluesky_post(at_uri), "bluesky", "bridgy-fed"
+        url = f"https://bsky.app/profile/{did}/post/{rkey}"
+        author = replace(author, key=keys.bluesky_account(did), platform="bluesky")
     return ItemData(
-        key=keys.mastodon_status(uri),
-        platform=PLATFORM,
+        key=key,
+        platform=platform,
         kind="post",
-        url=_opt_str(obj, "url", what) or uri,
-        author=parse_account(_req_dict(obj, "account", what), instance),
+        url=url or uri,
+        author=author,
         html=cleaned.html,
         text=cleaned.text,
         created_at=created_at,
@@ -204,6 +212,7 @@ def parse_status(obj: Mapping[str, Any], instance: str) -> ItemData:
         links=cleaned.links,
         raw=obj,
         aliases=(local_alias(instance, status_id),),
+        via=via,
     )
 
 
