@@ -113,6 +113,15 @@ def _parser() -> argparse.ArgumentParser:
     ls = os_.add_parser("list", help="the opt-out list")
     ls.set_defaults(func=cmd_optout_list)
 
+    imp = sub.add_parser("import", help="import posts from files")
+    isub = imp.add_subparsers(dest="import_command", required=True)
+    ix = isub.add_parser(
+        "x", help="an X archive (.zip or data/tweets.js) or an API v2 export (JSON / JSON Lines)"
+    )
+    ix.add_argument("file")
+    ix.add_argument("--event", required=True)
+    ix.set_defaults(func=cmd_import_x)
+
     db = sub.add_parser("db", help="database maintenance")
     dbs = db.add_subparsers(dest="db_command", required=True)
     up = dbs.add_parser("upgrade", help="apply schema migrations")
@@ -342,6 +351,29 @@ def cmd_optout_list(args: argparse.Namespace) -> int:
             _when(row["created_at"]),
         )
     out.print(table)
+    return 0
+
+
+def cmd_import_x(args: argparse.Namespace) -> int:
+    from aggregator.exceptions import ParseError
+    from aggregator.x_import import import_items
+
+    app = _app(args)
+    try:
+        report = import_items(app.store, args.event, Path(args.file), app.clock())
+    except ParseError as e:
+        console.print(f"[red]cannot import:[/] {e}", highlight=False, soft_wrap=True)
+        return 1
+    except OSError as e:
+        console.print(f"[red]cannot read {args.file}:[/] {e}", highlight=False, soft_wrap=True)
+        return 1
+    out.print(
+        f"{report.kept} of {report.read} posts kept ({report.counts.new} new, "
+        f"{report.counts.updated} updated) -> {report.source_id}",
+        soft_wrap=True,
+    )
+    if report.skipped:
+        out.print("left out: " + ", ".join(f"{k} {v}" for k, v in sorted(report.skipped.items())))
     return 0
 
 

@@ -160,6 +160,32 @@ class Store:
                 gone = gone.where(Source.id.not_in(ids))
             conn.execute(gone.values(enabled=False))
 
+    def register_source(
+        self, spec: SourceSpec, *, origin: str, enabled: bool, now: datetime
+    ) -> None:
+        """A source that no configuration names (an imported file): kept with its
+        provenance, never disabled by a reload, fetched only when ``enabled``."""
+        with self.engine.begin() as conn:
+            stmt = dialect_insert(conn, sources_t).values(
+                id=spec.id,
+                event_slug=spec.event,
+                platform=spec.platform,
+                target=spec.target,
+                options=dict(spec.options),
+                hashtags=list(spec.hashtags),
+                enabled=enabled,
+                state={},
+                error_count=0,
+                created_at=now,
+                next_check_at=now if enabled else None,
+                origin=origin,
+            )
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["id"], set_={"options": dict(spec.options)}
+                )
+            )
+
     def events(self) -> list[EventRecord]:
         with Session(self.engine) as session:
             rows = session.scalars(select(Event).order_by(Event.starts, Event.slug)).all()
