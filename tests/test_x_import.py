@@ -305,3 +305,29 @@ def test_mutated_archive_posts_parse_or_raise_parse_error(row: Any) -> None:
     assert isinstance(item, ItemData)
     assert item.created_at.tzinfo is not None
     assert "<script" not in item.html
+
+
+def test_the_import_command_stores_an_archive_and_reports_what_it_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aggregator.cli import main
+
+    config = tmp_path / "aggregator.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{(tmp_path / "a.db").as_posix()}"\n\n'
+        '[[events]]\nslug = "copro"\ntitle = "Co-production week"\nhashtags = ["coproweek"]\n'
+        "starts = 2026-11-20\nends = 2026-11-21\nlookback_days = 3\n",
+        "utf-8",
+    )
+    archive = ARCHIVE / "data" / "tweets.js"
+    assert main(["-c", str(config), "import", "x", str(archive), "--event", "copro"]) == 0
+    said = capsys.readouterr().out
+    assert "posts kept" in said
+    assert "copro/x-import:tweets.js" in said
+    assert main(["-c", str(config), "export", "copro", "--format", "jsonl"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines
+    assert {line["source_ids"][0] for line in lines} == {"copro/x-import:tweets.js"}
+    assert (
+        main(["-c", str(config), "import", "x", str(tmp_path / "nope.js"), "--event", "copro"]) == 1
+    )
