@@ -183,6 +183,8 @@ class FetchResult:
     cursor_before: str | None = None
     cursor_after: str | None = None
     discovered: tuple[DiscoveredSource, ...] = ()
+    query: str | None = None
+    """What was asked (for provenance); the pipeline fills in target and hashtags."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ edits, deletions and withdrawn consent, and whatever is gone leaves every output
 from __future__ import annotations
 
 import asyncio
+import io
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
@@ -14,6 +15,7 @@ from aggregator.demo.httpserver import Fault, LoopbackServer
 from aggregator.demo.mastodon_sim import MastodonSim, make_account, make_status, snowflake_id
 from aggregator.digest.context import build_context, event_period
 from aggregator.digest.render import render
+from aggregator.export import write_jsonl
 from aggregator.http import make_client
 from aggregator.models import SourceSpec
 from aggregator.sources.mastodon import SOURCE
@@ -110,7 +112,9 @@ def test_edits_deletions_and_withdrawn_consent_are_found_and_leave_every_output(
     assert live == {"first, corrected #coproduction"}
     assert store.exclusions("ev") == {"noindex": 1}
     ctx = build_context(store, EVENT, event_period(EVENT), now=clock())
-    page = render(ctx, "html") + render(ctx, "json")
+    exported = io.StringIO()
+    write_jsonl(store.iter_items("ev"), exported)
+    page = render(ctx, "html") + render(ctx, "json") + exported.getvalue()
     for gone in ("second", "third", "Bob"):
         assert gone not in page
     assert ctx.removed == 1

@@ -139,6 +139,7 @@ def test_state_is_written_with_the_items_and_the_run_is_recorded(store: Store) -
     assert after.last_success_at == NOW
     (run,) = store.fetch_runs(source.spec.id)
     assert (run["status"], run["new"], run["fetched"]) == ("ok", 1, 1)
+    assert run["query"] == "fake one #coproduction"
 
 
 def test_a_failure_is_data_on_the_source_and_leaves_state_and_items_alone(store: Store) -> None:

@@ -315,6 +315,7 @@ class Store:
                     deleted=counts.deleted,
                     excluded=dict(result.excluded),
                     requests=result.requests,
+                    query=result.query or describe_query(spec),
                     cursor_before=result.cursor_before,
                     cursor_after=result.cursor_after,
                 )
@@ -350,6 +351,7 @@ class Store:
                     finished_at=now,
                     status="error",
                     excluded={},
+                    query=describe_query(source.spec),
                     error=error,
                 )
             )
@@ -453,6 +455,7 @@ class Store:
                     deleted=deleted,
                     excluded=dict(result.excluded),
                     requests=result.requests,
+                    query=f"re-check of {len(refs)} items on {spec.target}",
                 )
             )
         return replace(counts, deleted=deleted)
@@ -587,6 +590,11 @@ class Store:
                 .where(ItemSource.event_slug == event, Item.deleted_at.is_not(None))
             ).scalar_one()
         return {"items": live, "deleted": deleted}
+
+
+def describe_query(spec: SourceSpec) -> str:
+    tags = " ".join(f"#{h}" for h in spec.hashtags)
+    return f"{spec.platform} {spec.target} {tags}".strip()
 
 
 def _load_items(

@@ -269,6 +269,8 @@ class FetchRun(Base):
     deleted: Mapped[int] = mapped_column(Integer, default=0)
     excluded: Mapped[dict[str, Any]]
     requests: Mapped[int] = mapped_column(Integer, default=0)
+    query: Mapped[str | None] = mapped_column(Text)
+    """What was asked, for provenance: the server or page, and the hashtags."""
     cursor_before: Mapped[str | None] = mapped_column(Text)
     cursor_after: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)

@@ -44,6 +44,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("kind", "value"),
     )
+    with op.batch_alter_table("fetch_runs", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("query", sa.Text(), nullable=True))
+
     with op.batch_alter_table("items", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column(
@@ -73,6 +76,9 @@ def downgrade() -> None:
 
     with op.batch_alter_table("items", schema=None) as batch_op:
         batch_op.drop_column("checked_at")
+
+    with op.batch_alter_table("fetch_runs", schema=None) as batch_op:
+        batch_op.drop_column("query")
 
     op.drop_table("optouts")
     op.drop_table("exclusions")
