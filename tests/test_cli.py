@@ -347,7 +347,7 @@ BAD_CONFIGS = {
     "unknown platform": (
         ('platform = "feed"', 'platform = "rss"'),
         "events[0].sources[3].platform",
-        "feed, mastodon, wordpress",
+        ", ".join(sorted(registry())),  # every installed platform is named
     ),
     "bad time zone": (
         ('timezone = "Europe/London"', 'timezone = "Europe/Londn"'),

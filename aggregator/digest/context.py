@@ -24,6 +24,8 @@ PLATFORM_LABELS = {
     "wordpress": "WordPress",
     "blogger": "Blogger",
     "feed": "Feeds",
+    "reddit": "Reddit",
+    "discourse": "Discourse",
 }
 
 

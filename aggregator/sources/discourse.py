@@ -335,6 +335,7 @@ class DiscourseSource:
             next_check_hint=run.hint,
             cursor_before=_describe(marks),
             cursor_after=_describe(new_marks),
+            query="tags: " + ", ".join(tags),
         )
 
     async def recheck(

@@ -358,6 +358,7 @@ class RedditSource:
             next_check_hint=run.hint,
             cursor_before=_iso(newest),
             cursor_after=_iso(seen),
+            query=f"r/{options.subreddit} search: {query}",
         )
 
     async def recheck(
