@@ -24,6 +24,7 @@ import pytest
 
 from aggregator.demo.httpserver import Fault, LoopbackServer
 from aggregator.demo.mastodon_sim import MastodonSim
+from aggregator.sources import registry
 from tests.cli_support import SLUG, Sample, parse_export, run_cli, sample_servers, table
 
 ROOT = Path(__file__).resolve().parents[1]
