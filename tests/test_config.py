@@ -148,4 +148,4 @@ def test_the_shipped_demo_configuration_matches_what_demo_serve_serves() -> None
         expected = demo_config(urls, "demo-output")
     assert (ROOT / "config" / "demo.toml").read_text("utf-8") == expected
     settings = load_settings(ROOT / "config" / "demo.toml", env={})
-    assert len(source_specs(settings.event("copro-launch"))) == 4
+    assert len(source_specs(settings.event("copro-launch"))) == 5

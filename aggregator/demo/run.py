@@ -20,6 +20,7 @@ from rich.console import Console
 from aggregator.app import build_app
 from aggregator.config import load_settings
 from aggregator.demo import sample
+from aggregator.demo.bluesky_sim import BlueskySim
 from aggregator.demo.httpserver import LoopbackServer
 from aggregator.demo.mastodon_sim import MastodonSim
 from aggregator.demo.wordpress_sim import WordPressSite
@@ -31,8 +32,12 @@ SLUG = "copro-launch"
 
 
 SERVE_PORT = 8701
-"""``demo --serve`` listens on 8701 (blog), 8702 and 8703 (Mastodon), the ports
-config/demo.toml names; a one-shot demo takes free ports."""
+"""``demo --serve`` listens on 8701 (blog), 8702 and 8703 (Mastodon) and 8704
+(Bluesky), the ports config/demo.toml names; a one-shot demo takes free ports."""
+BLUESKY_HANDLE = "collector.example.com"
+BLUESKY_PASSWORD = "demo-demo-demo-demo"
+"""The simulated account's app password. Not a secret: it opens only the simulator."""
+BLUESKY_PASSWORD_ENV = "DEMO_BSKY_APP_PASSWORD"
 
 
 @contextlib.contextmanager
@@ -46,15 +51,32 @@ def demo_servers(port_base: int = 0) -> Iterator[dict[str, str]]:
         blog = stack.enter_context(LoopbackServer(site, port=port_base))
         post_url = site.post_url(blog.base_url, 1207)
         urls = {"blog_post": post_url, "comment_feed": post_url + "feed/atom/"}
+        bluesky = sample.bluesky_posts(post_url)
         for n, domain in enumerate(SERVERS, start=1):
-            sim = MastodonSim(sample.mastodon_statuses(domain, post_url), domain=domain)
+            statuses = sample.mastodon_statuses(domain, post_url)
+            if domain == "social.example":
+                statuses.append(sample.bridged_status(bluesky[sample.BRIDGED], domain))
+            sim = MastodonSim(statuses, domain=domain)
             port = port_base + n if port_base else 0
             urls[domain] = stack.enter_context(LoopbackServer(sim, port=port)).base_url
+        network = BlueskySim(handle=BLUESKY_HANDLE, password=BLUESKY_PASSWORD)
+        for post in bluesky:
+            network.add(post)
+        port = port_base + len(SERVERS) + 1 if port_base else 0
+        urls["bluesky"] = stack.enter_context(LoopbackServer(network, port=port)).base_url
         yield urls
 
 
 def demo_config(urls: dict[str, str], folder: Path | str) -> str:
     folder = Path(folder)
+    bluesky = (
+        f'[[events.sources]]\nplatform = "bluesky"\nhandle = "{BLUESKY_HANDLE}"\n'
+        f'service = "{urls["bluesky"]}"\n'
+        f'app_password_env = "{BLUESKY_PASSWORD_ENV}"'
+        f"   # the simulator takes {BLUESKY_PASSWORD}\n\n"
+        if "bluesky" in urls
+        else ""
+    )
     mastodon = "".join(
         f'\n[[events.sources]]\nplatform = "mastodon"\ninstance = "{urls[d]}"\n' for d in SERVERS
     )
@@ -75,7 +97,7 @@ starts = 2026-11-20
 ends = 2026-11-22
 lookback_days = 1
 {mastodon}
-[[events.sources]]
+{bluesky}[[events.sources]]
 platform = "wordpress"
 post = "{urls["blog_post"]}"
 
@@ -96,7 +118,7 @@ def run_demo(folder: Path, *, serve: bool = False, console: Console | None = Non
     with demo_servers(SERVE_PORT if serve else 0) as urls:
         config = folder / "demo.toml"
         config.write_text(demo_config(urls, folder), "utf-8")
-        app = build_app(load_settings(config), env={})
+        app = build_app(load_settings(config), env={BLUESKY_PASSWORD_ENV: BLUESKY_PASSWORD})
         console.print(
             f"[bold]Collecting[/] the sample #coproduction conversation from "
             f"{len(urls) - 1} loopback servers into {folder / 'demo.db'}"
@@ -132,7 +154,7 @@ def run_demo(folder: Path, *, serve: bool = False, console: Console | None = Non
         if serve:
             console.print(
                 "Serving the simulated platforms; Ctrl-C to stop. In another terminal: "
-                "aggregator -c config/demo.toml fetch"
+                f"{BLUESKY_PASSWORD_ENV}={BLUESKY_PASSWORD} aggregator -c config/demo.toml fetch"
             )
             for name, url in urls.items():
                 console.print(f"  {name}: {url}")

@@ -385,3 +385,118 @@ def wordpress_site_data() -> dict[str, Any]:
 def demo_now() -> datetime:
     """The demo's clock: the morning after the event, when the organiser reads."""
     return datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
+
+
+# Bluesky: (handle, display name, created (UTC), text, reply to index, counts)
+_BLUESKY: list[tuple[str, str, str, str, int | None, tuple[int, int, int]]] = [
+    (
+        "sarahlowe.bsky.social",
+        "Sarah Lowe",
+        "2026-11-20T09:30:00Z",
+        "Watching the #coproduction launch from home. The short films are exactly what our carers' forum needed https://care.example.org/coproduction",
+        None,
+        (1, 4, 15),
+    ),
+    (
+        "amirk.bsky.social",
+        "Amir Khan",
+        "2026-11-20T09:52:00Z",
+        "Same here! Sharing with our peer support group #coproduction",
+        0,
+        (0, 1, 3),
+    ),
+    (
+        "ruthokafor.bsky.social",
+        "Ruth Okafor",
+        "2026-11-20T17:05:00Z",
+        "Dan's five thoughts on yesterday's launch are worth a read, especially the bit about definitions #coproduction {blog}",
+        None,
+        (0, 2, 6),
+    ),
+    (
+        "amirk.bsky.social",
+        "Amir Khan",
+        "2026-11-22T10:40:00Z",
+        "Day three and the #coproduction conversation is still going. Evidence review: https://care.example.org/coproduction/evidence-review",
+        None,
+        (0, 3, 7),
+    ),
+]
+BRIDGED = 0
+"""Which Bluesky post Bridgy Fed also carries into the fediverse (social.example)."""
+
+
+def bluesky_posts(blog_url: str) -> list[dict[str, Any]]:
+    """PostViews for the Bluesky simulator, oldest first."""
+    from aggregator.demo.bluesky_sim import make_post, make_profile, tid
+
+    posts: list[dict[str, Any]] = []
+    for n, (handle, name, created, text, reply_to, (replies, reposts, likes)) in enumerate(
+        _BLUESKY
+    ):
+        at = datetime.fromisoformat(created.replace("Z", "+00:00"))
+        posts.append(
+            make_post(
+                make_profile(handle, display_name=name),
+                text.replace("{blog}", blog_url),
+                created_at=at,
+                rkey=tid(at, n),
+                reply_to=posts[reply_to]["uri"] if reply_to is not None else None,
+                counts={"replyCount": replies, "repostCount": reposts, "likeCount": likes},
+            )
+        )
+    return posts
+
+
+def bridged_status(post: dict[str, Any], server: str) -> dict[str, Any]:
+    """The Mastodon status Bridgy Fed makes of a Bluesky post, as ``server`` serves it."""
+    did, rkey = post["uri"].removeprefix("at://").split("/app.bsky.feed.post/")
+    handle = post["author"]["handle"]
+    created = post["record"]["createdAt"]
+    ms = int(datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp() * 1000)
+    return {
+        "id": str((ms << 16) | 900),
+        "created_at": created,
+        "in_reply_to_id": None,
+        "in_reply_to_account_id": None,
+        "sensitive": False,
+        "spoiler_text": "",
+        "visibility": "public",
+        "language": "en",
+        "uri": f"https://bsky.brid.gy/convert/ap/{post['uri']}",
+        "url": f"https://bsky.brid.gy/r/https://bsky.app/profile/{did}/post/{rkey}",
+        "replies_count": 0,
+        "reblogs_count": 0,
+        "favourites_count": 1,
+        "edited_at": None,
+        "content": "<p>"
+        + escape(post["record"]["text"]).replace(
+            "#coproduction",
+            f'<a href="https://{server}/tags/coproduction" class="mention hashtag" rel="tag">'
+            "#<span>coproduction</span></a>",
+        )
+        + "</p>",
+        "reblog": None,
+        "account": {
+            "id": "990001",
+            "username": handle,
+            "acct": f"{handle}@bsky.brid.gy",
+            "display_name": post["author"]["displayName"],
+            "bot": False,
+            "discoverable": True,
+            "indexable": True,
+            "note": "<p>[bridged from Bluesky by Bridgy Fed]</p>",
+            "url": f"https://bsky.brid.gy/r/https://bsky.app/profile/{handle}",
+            "uri": f"https://bsky.brid.gy/ap/{did}",
+            "avatar": "https://bsky.brid.gy/static/avatar.png",
+            "avatar_static": "https://bsky.brid.gy/static/avatar.png",
+            "emojis": [],
+            "fields": [],
+        },
+        "media_attachments": [],
+        "mentions": [],
+        "tags": [{"name": "coproduction", "url": f"https://{server}/tags/coproduction"}],
+        "emojis": [],
+        "card": None,
+        "poll": None,
+    }

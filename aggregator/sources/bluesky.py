@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aggregator import http
 from aggregator.exceptions import ParseError, PermanentError
@@ -66,6 +66,7 @@ from aggregator.sources.bluesky_xrpc import (
     json_or_none,
     xrpc_error,
 )
+from aggregator.sources.options import env_name, load_options
 
 PAGE_LIMIT = 100
 """``limit`` maximum of ``searchPosts``."""
@@ -76,7 +77,6 @@ MAX_OFFSET = 10_000
 GAP_MARGIN = timedelta(minutes=1)
 MAX_GAPS = 8
 STATE_VERSION = 1
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HANDLE = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DID = re.compile(r"^did:[a-z]+:[A-Za-z0-9._:%-]+$")
@@ -130,12 +130,7 @@ class BlueskyOptions(BaseModel):
     @field_validator("app_password_env")
     @classmethod
     def _check_env(cls, value: str) -> str:
-        if not _ENV_NAME.match(value):
-            raise ValueError(
-                "app_password_env must be the NAME of an environment variable (letters, "
-                "digits, underscores), not the password itself"
-            )
-        return value
+        return env_name(value, field="app_password_env", secret="password")
 
     @field_validator("service")
     @classmethod
@@ -387,14 +382,7 @@ class BlueskySource:
         return _TagState(high_water, tuple(left))
 
     def _run(self, source: SourceState, ctx: FetchContext) -> _Run:
-        try:
-            options = BlueskyOptions.model_validate(dict(source.spec.options))
-        except ValidationError as e:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'options'}: {err['msg']}"
-                for err in e.errors()
-            )
-            raise PermanentError(f"invalid bluesky options: {problems}") from None
+        options = load_options(BlueskyOptions, source.spec.options, "bluesky")
         password = ctx.env.get(options.app_password_env, "").strip()
         if not password:
             raise PermanentError(

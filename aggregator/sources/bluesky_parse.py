@@ -30,6 +30,7 @@ from urllib.parse import quote
 from aggregator.exceptions import ParseError
 from aggregator.models import AuthorData, ConsentPolicy, Engagement, ItemData, RateLimit
 from aggregator.sanitize import clean
+from aggregator.sources.payload import req_dict, type_name
 from aggregator.urls import canonical_url
 
 PLATFORM = "bluesky"
@@ -85,13 +86,13 @@ def parse_posts(
     ``paged=False`` for ``getPosts``, which has no cursor. ``now`` expires labels.
     """
     if not isinstance(payload, dict):
-        raise ParseError(f"expected an object with posts, got {_type(payload)}")
+        raise ParseError(f"expected an object with posts, got {type_name(payload)}")
     posts = payload.get("posts")
     if not isinstance(posts, list):
-        raise ParseError(f"posts is {_type(posts)}, expected a list")
+        raise ParseError(f"posts is {type_name(posts)}, expected a list")
     cursor = payload.get("cursor") if paged else None
     if cursor is not None and not isinstance(cursor, str):
-        raise ParseError(f"cursor is {_type(cursor)}, expected a string")
+        raise ParseError(f"cursor is {type_name(cursor)}, expected a string")
     items: dict[str, ItemData] = {}
     excluded: dict[str, str] = {}
     uris: list[str] = []
@@ -99,7 +100,7 @@ def parse_posts(
     newest: datetime | None = None
     for obj in posts:
         if not isinstance(obj, dict):
-            raise ParseError(f"expected a post object, got {_type(obj)}")
+            raise ParseError(f"expected a post object, got {type_name(obj)}")
         uri = _post_uri(obj.get("uri"), "post")
         indexed = indexed_at(obj)
         sort_at = min(indexed, _created_at(obj) or indexed)
@@ -126,7 +127,7 @@ def exclusion_reason(
     the basic profile view, which has no description).
     """
     uri = obj.get("uri")
-    author = _req_dict(obj, "author", f"post {uri!r}")
+    author = req_dict(obj, "author", f"post {uri!r}")
     account_labels = _labels(author.get("labels"), now)
     post_labels = _labels(obj.get("labels"), now)
     if consent.respect_no_unauthenticated and NO_UNAUTHENTICATED in account_labels | post_labels:
@@ -151,10 +152,10 @@ def parse_post(obj: Mapping[str, Any]) -> ItemData:
     uri = _post_uri(obj.get("uri"), "post")
     did, rkey = split_post_uri(uri)
     what = f"post {uri}"
-    record = _req_dict(obj, "record", what)
+    record = req_dict(obj, "record", what)
     text = record.get("text", "")
     if not isinstance(text, str):
-        raise ParseError(f"{what}: record.text is {_type(text)}")
+        raise ParseError(f"{what}: record.text is {type_name(text)}")
     facets = record.get("facets")
     cleaned = clean(render_html(text, facets))
     links = [*cleaned.links, *(u for u in _embed_links(record.get("embed")) if u)]
@@ -174,7 +175,7 @@ def parse_post(obj: Mapping[str, Any]) -> ItemData:
         platform=PLATFORM,
         kind="post",
         url=f"{WEB}/profile/{did}/post/{rkey}",
-        author=parse_author(_req_dict(obj, "author", what)),
+        author=parse_author(req_dict(obj, "author", what)),
         html=cleaned.html,
         text=cleaned.text,
         created_at=created,
@@ -199,10 +200,10 @@ def parse_author(obj: Mapping[str, Any]) -> AuthorData:
     """A profileViewBasic: keyed by DID (handles change), named by display name."""
     did = obj.get("did")
     if not isinstance(did, str) or not _DID.match(did):
-        raise ParseError(f"author did is {_type(did)}")
+        raise ParseError(f"author did is {type_name(did)}")
     handle = obj.get("handle")
     if not isinstance(handle, str) or not handle:
-        raise ParseError(f"author {did}: handle is {_type(handle)}")
+        raise ParseError(f"author {did}: handle is {type_name(handle)}")
     name = obj.get("displayName")
     avatar = obj.get("avatar")
     return AuthorData(
@@ -354,7 +355,7 @@ def _labels(value: Any, now: datetime | None) -> frozenset[str]:
     if value is None:
         return frozenset()
     if not isinstance(value, list):
-        raise ParseError(f"labels is {_type(value)}, expected a list")
+        raise ParseError(f"labels is {type_name(value)}, expected a list")
     active: set[tuple[Any, str]] = set()
     negated: set[tuple[Any, str]] = set()
     for label in value:
@@ -386,18 +387,11 @@ def _post_uri(value: Any, what: str) -> str:
     return value
 
 
-def _req_dict(obj: Mapping[str, Any], name: str, what: str) -> Mapping[str, Any]:
-    value = obj.get(name)
-    if not isinstance(value, dict):
-        raise ParseError(f"{what}: {name} is {_type(value)}, expected an object")
-    return value
-
-
 def _count(obj: Mapping[str, Any], name: str, what: str) -> int | None:
     value = obj.get(name)
     count = _int(value)
     if value is not None and (count is None or count < 0):
-        raise ParseError(f"{what}: {name} is {_type(value)}, expected a count")
+        raise ParseError(f"{what}: {name} is {type_name(value)}, expected a count")
     return count
 
 
@@ -414,7 +408,3 @@ def _header_int(value: str | None) -> int | None:
         return int(value.strip()) if value is not None else None
     except ValueError:
         return None
-
-
-def _type(value: object) -> str:
-    return "null" if value is None else type(value).__name__

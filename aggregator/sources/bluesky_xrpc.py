@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -47,6 +46,7 @@ from aggregator.exceptions import ParseError, PermanentError, RateLimited, Tempo
 from aggregator.models import RateLimit
 from aggregator.sources import FetchContext
 from aggregator.sources.bluesky_parse import parse_rate_limit
+from aggregator.sources.options import server_url
 
 Key = tuple[str, str]
 """(service, account as configured)."""
@@ -303,30 +303,9 @@ def pds_endpoint(did_doc: Any, did: str) -> str | None:
 def base_url(value: str) -> str | None:
     """``scheme://host[:port]`` of an https URL (http only for loopback), else None."""
     try:
-        parts = urlsplit(value.strip())
-        port = parts.port
+        return server_url(value, field="service", example="e.g. https://bsky.social")
     except ValueError:
         return None
-    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
-    if scheme not in ("http", "https") or not host or parts.username or parts.password:
-        return None
-    if parts.path.strip("/") or parts.query or parts.fragment:
-        return None
-    if scheme == "http" and not is_loopback(host):
-        return None
-    netloc = f"[{host}]" if ":" in host else host
-    if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
-        netloc = f"{netloc}:{port}"
-    return f"{scheme}://{netloc}"
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def xrpc_error(body: Any) -> tuple[str, str]:

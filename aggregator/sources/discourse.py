@@ -37,17 +37,16 @@ State (JSON)::
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
-from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aggregator import http
 from aggregator.exceptions import ParseError, PermanentError, RateLimited, TemporaryError
@@ -75,12 +74,12 @@ from aggregator.sources.discourse_parse import (
     topic_entry,
     with_news,
 )
+from aggregator.sources.options import endpoint_url, env_name, load_options
 
 OVERLAP = timedelta(hours=1)
 CHUNK = 20
 _STATE_VERSION = 1
 _GONE = frozenset({403, 404, 410})
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # A topic without either time (a list from a plugin) counts as active.
 _FOREVER = datetime.max.replace(tzinfo=UTC)
 _TOPIC_URL = re.compile(r"/t/[^/]*/(\d+)(?:/\d+)?/?$")
@@ -119,18 +118,7 @@ class DiscourseOptions(BaseModel):
     @field_validator("forum")
     @classmethod
     def _forum(cls, value: str) -> str:
-        try:
-            parts = urlsplit(value.strip())
-            host = parts.hostname or ""
-        except ValueError as e:
-            raise ValueError(f"not a URL: {e}") from None
-        if parts.scheme not in ("http", "https") or not host:
-            raise ValueError("must be an http(s) URL, e.g. https://forum.example.org")
-        if parts.query or parts.fragment or parts.username:
-            raise ValueError("must be the forum's address, without query or credentials")
-        if parts.scheme == "http" and not _is_loopback(host):
-            raise ValueError("must use https:// (http:// only for loopback)")
-        return urlunsplit((parts.scheme, parts.netloc.lower(), parts.path.rstrip("/"), "", ""))
+        return endpoint_url(value, example="e.g. https://forum.example.org")
 
     @field_validator("tag")
     @classmethod
@@ -145,9 +133,7 @@ class DiscourseOptions(BaseModel):
     @field_validator("api_key_env")
     @classmethod
     def _env(cls, value: str | None) -> str | None:
-        if value is not None and not _ENV_NAME.match(value):
-            raise ValueError("must be the NAME of an environment variable, not the key")
-        return value
+        return None if value is None else env_name(value, secret="key")
 
 
 class _Stopped(Exception):
@@ -392,14 +378,7 @@ def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
 
 
 def _options(source: SourceState) -> DiscourseOptions:
-    try:
-        return DiscourseOptions.model_validate(dict(source.spec.options))
-    except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'options'}: {err['msg']}"
-            for err in e.errors()
-        )
-        raise PermanentError(f"invalid discourse options: {problems}") from None
+    return load_options(DiscourseOptions, source.spec.options, "discourse")
 
 
 def _headers(options: DiscourseOptions, env: Mapping[str, str]) -> dict[str, str]:
@@ -458,15 +437,6 @@ def _describe(marks: Mapping[str, datetime]) -> str | None:
 def _same_origin(url: str, forum: str) -> bool:
     a, b = urlsplit(url), urlsplit(forum)
     return (a.scheme, a.netloc.lower()) == (b.scheme, b.netloc.lower())
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 __all__ = ["SOURCE", "DiscourseOptions", "DiscourseSource"]

@@ -30,6 +30,7 @@ from urllib.parse import quote, urljoin, urlsplit
 from aggregator.exceptions import ParseError
 from aggregator.models import AuthorData, Engagement, ItemData
 from aggregator.sanitize import clean
+from aggregator.sources.payload import any_str, check_text, opt_count
 from aggregator.urls import canonical_url
 
 PLATFORM = "discourse"
@@ -119,7 +120,7 @@ def _summary(t: Any) -> TopicSummary:
     what = f"topic {t.get('id')!r:.20}"
     return TopicSummary(
         id=_int(t, "id", what),
-        slug=_str(t, "slug", what),
+        slug=any_str(t, "slug", what),
         posts_count=_int(t, "posts_count", what, minimum=0),
         highest_post_number=_int(t, "highest_post_number", what, minimum=0),
         last_posted_at=_time_or_none(t.get("last_posted_at")),
@@ -173,8 +174,8 @@ def parse_topic(payload: Any) -> Topic:
         raise ParseError(f"{what}: post_stream.stream is not a list of ids")
     ref = TopicRef(
         id=_int(payload, "id", what),
-        slug=_str(payload, "slug", what),
-        title=" ".join(_str(payload, "title", what).split()),
+        slug=any_str(payload, "slug", what),
+        title=" ".join(any_str(payload, "title", what).split()),
         tags=_tags(payload.get("tags")),
     )
     return Topic(ref, _post_objects(stream_obj, what), tuple(stream))
@@ -218,8 +219,8 @@ def parse_post(post: Mapping[str, Any], *, forum: str, topic: TopicRef) -> ItemD
     post_id = _int(post, "id", "post")
     what = f"post {post_id}"
     number = _int(post, "post_number", what)
-    username = _str(post, "username", what)
-    cooked = _str(post, "cooked", what)
+    username = any_str(post, "username", what)
+    cooked = any_str(post, "cooked", what)
     name = post.get("name")
     display = name.strip() if isinstance(name, str) and name.strip() else username
     reply_to = post.get("reply_to_post_number")
@@ -228,7 +229,7 @@ def parse_post(post: Mapping[str, Any], *, forum: str, topic: TopicRef) -> ItemD
     base = forum.rstrip("/") + "/"
     topic_url = f"{base}t/{quote(topic.slug, safe='')}/{topic.id}"
     url = topic_url if number == 1 else f"{topic_url}/{number}"
-    _check_text(what, cooked, username, display, topic.title)
+    check_text(what, cooked, username, display, topic.title)
     cleaned = clean(_absolute_links(cooked, base), base_url=base)
     created = _time(post.get("created_at"), f"{what}: created_at")
     updated = _time_or_none(post.get("updated_at"))
@@ -256,7 +257,7 @@ def parse_post(post: Mapping[str, Any], *, forum: str, topic: TopicRef) -> ItemD
         else None,
         context_url=None if number == 1 else topic_url,
         title=topic.title or None if number == 1 else None,
-        engagement=Engagement(replies=_count(post.get("reply_count")), likes=_likes(post)),
+        engagement=Engagement(replies=opt_count(post.get("reply_count")), likes=_likes(post)),
         hashtags=topic.tags,
         links=tuple(u for u in cleaned.links if not _navigation(u, base)),
         raw=post,
@@ -292,14 +293,14 @@ def _avatar(template: Any, base: str) -> str | None:
 
 
 def _likes(post: Mapping[str, Any]) -> int | None:
-    count = _count(post.get("like_count"))
+    count = opt_count(post.get("like_count"))
     if count is not None:
         return count
     actions = post.get("actions_summary")
     if isinstance(actions, list):
         for action in actions:
             if isinstance(action, dict) and action.get("id") == LIKE:
-                return _count(action.get("count"))
+                return opt_count(action.get("count"))
     return None
 
 
@@ -340,23 +341,3 @@ def _int(obj: Mapping[str, Any], name: str, what: str, *, minimum: int = 1) -> i
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ParseError(f"{what}: {name} is not an integer ≥ {minimum}: {value!r:.40}")
     return value
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
-def _str(obj: Mapping[str, Any], name: str, what: str) -> str:
-    value = obj.get(name)
-    if not isinstance(value, str):
-        raise ParseError(f"{what}: {name} is not a string: {value!r:.40}")
-    return value
-
-
-def _check_text(what: str, *texts: str) -> None:
-    # A lone surrogate (a "\ud83d" escape without its pair) cannot be stored as UTF-8.
-    for text in texts:
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as e:
-            raise ParseError(f"{what}: invalid text: {e.reason}") from e

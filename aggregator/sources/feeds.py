@@ -16,7 +16,6 @@ recognised without paying for feedparser, the costliest step of a feed update.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 from datetime import datetime
 from typing import Any, ClassVar, Literal, Protocol
 from urllib.parse import urlsplit
@@ -28,6 +27,7 @@ from aggregator.exceptions import PermanentError
 from aggregator.models import DiscoveredSource, FetchResult, SourceSpec, SourceState
 from aggregator.sources import FetchContext, discovery
 from aggregator.sources.feeds_parse import FeedKind, ParsedFeed, parse_feed
+from aggregator.sources.options import is_loopback
 
 ACCEPT = (
     "application/atom+xml, application/rss+xml;q=0.9, application/xml;q=0.8, "
@@ -69,7 +69,7 @@ class FeedOptions(BaseModel):
             raise ValueError(f"not a URL: {e}") from e
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an absolute https:// URL")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
             raise ValueError("must be https:// (plain http is allowed only for localhost)")
         return url
 
@@ -162,15 +162,6 @@ def _spec_options(spec: SourceSpec) -> FeedOptions:
     except ValidationError as e:
         # Configuration is validated on load; this only happens to a stale stored spec.
         raise PermanentError(f"source {spec.id}: invalid feed options: {e}") from e
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _str(value: object) -> str | None:

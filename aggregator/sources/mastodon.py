@@ -30,8 +30,6 @@ so a 404 means the instance URL or API path is wrong, which no other tag will fi
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -40,7 +38,7 @@ from typing import ClassVar
 from urllib.parse import quote, urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aggregator import http
 from aggregator.exceptions import ParseError, PermanentError, RateLimited, TemporaryError
@@ -63,11 +61,11 @@ from aggregator.sources.mastodon_parse import (
     parse_timeline,
 )
 from aggregator.sources.mastodon_recheck import recheck_statuses
+from aggregator.sources.options import env_name, load_options, server_url
 
 PAGE_LIMIT = 40
 """The API's maximum ``limit`` for timelines."""
 STATE_VERSION = 1
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class MastodonOptions(BaseModel):
@@ -102,36 +100,12 @@ class MastodonOptions(BaseModel):
     @field_validator("instance")
     @classmethod
     def _check_instance(cls, value: str) -> str:
-        example = "e.g. https://mastodon.social"
-        try:
-            parts = urlsplit(value.strip())
-            port = parts.port
-        except ValueError:
-            raise ValueError(f"instance must be a URL, {example}") from None
-        scheme = parts.scheme.lower()
-        host = (parts.hostname or "").lower()
-        if scheme not in ("http", "https") or not host:
-            raise ValueError(f"instance must be an http(s) URL, {example}")
-        if parts.username or parts.password:
-            raise ValueError("instance must not contain credentials; use token_env")
-        if parts.path.strip("/") or parts.query or parts.fragment:
-            raise ValueError(f"instance must be the server's address only, {example}")
-        if scheme == "http" and not _is_loopback(host):
-            raise ValueError("instance must use https:// (http:// only for loopback)")
-        netloc = f"[{host}]" if ":" in host else host
-        if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
-            netloc = f"{netloc}:{port}"
-        return f"{scheme}://{netloc}"
+        return server_url(value, field="instance", example="e.g. https://mastodon.social")
 
     @field_validator("token_env")
     @classmethod
     def _check_token_env(cls, value: str | None) -> str | None:
-        if value is not None and not _ENV_NAME.match(value):
-            raise ValueError(
-                "token_env must be the NAME of an environment variable (letters, digits, "
-                "underscores), not the token itself"
-            )
-        return value
+        return None if value is None else env_name(value, field="token_env", secret="token")
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,14 +371,7 @@ SOURCE = MastodonSource()
 
 
 def _options(source: SourceState) -> MastodonOptions:
-    try:
-        return MastodonOptions.model_validate(dict(source.spec.options))
-    except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'options'}: {err['msg']}"
-            for err in e.errors()
-        )
-        raise PermanentError(f"invalid mastodon options: {problems}") from None
+    return load_options(MastodonOptions, source.spec.options, "mastodon")
 
 
 def _auth_headers(options: MastodonOptions, env: Mapping[str, str]) -> dict[str, str]:
@@ -448,15 +415,6 @@ def _describe(tags: Mapping[str, _TagState]) -> str | None:
             text += f" backfilling<{st.backfill_max_id}"
         parts.append(text)
     return ", ".join(parts) or None
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 __all__ = ["SOURCE", "MastodonOptions", "MastodonSource"]

@@ -25,6 +25,17 @@ from aggregator.exceptions import ParseError
 from aggregator.models import AuthorData, ConsentPolicy, Engagement, ItemData, RateLimit
 from aggregator.sanitize import clean
 from aggregator.sources import keys
+from aggregator.sources.payload import (
+    iso_time,
+    opt_bool,
+    opt_datetime,
+    opt_int,
+    opt_str,
+    req_datetime,
+    req_dict,
+    req_str,
+    type_name,
+)
 
 PLATFORM = "mastodon"
 
@@ -82,7 +93,7 @@ def parse_timeline(
     neither returned nor counted (they still move ``max_id``/``min_id``/``oldest_at``).
     """
     if not isinstance(payload, list):
-        raise ParseError(f"expected a list of statuses, got {_type(payload)}")
+        raise ParseError(f"expected a list of statuses, got {type_name(payload)}")
     items: dict[str, ItemData] = {}
     excluded: dict[str, str] = {}
     excluded_at: dict[str, datetime] = {}
@@ -90,20 +101,23 @@ def parse_timeline(
     oldest: datetime | None = None
     for obj in payload:
         if not isinstance(obj, dict):
-            raise ParseError(f"expected a status object, got {_type(obj)}")
-        status_id = _req_str(obj, "id", "status")
-        created_at = _datetime(obj, "created_at", f"status {status_id}")
+            raise ParseError(f"expected a status object, got {type_name(obj)}")
+        status_id = req_str(obj, "id", "status")
+        created_at = req_datetime(obj, "created_at", f"status {status_id}")
         ids.append(status_id)
         if oldest is None or created_at < oldest:
             oldest = created_at
         original = _original(obj)
-        if since is not None and _datetime(original, "created_at", f"status {status_id}") < since:
+        if (
+            since is not None
+            and req_datetime(original, "created_at", f"status {status_id}") < since
+        ):
             continue
         reason = exclusion_reason(original, consent)
         if reason is not None:
-            key = keys.mastodon_status(_req_str(original, "uri", "status"))
+            key = keys.mastodon_status(req_str(original, "uri", "status"))
             excluded[key] = reason
-            excluded_at[key] = _datetime(original, "created_at", f"status {status_id}")
+            excluded_at[key] = req_datetime(original, "created_at", f"status {status_id}")
             continue
         item = parse_status(original, instance)
         items[item.key] = item
@@ -130,20 +144,20 @@ def exclusion_reason(
     author's bio carries an opt-out hashtag (#nobot, #noindex, #nosearch, #noarchive).
     """
     what = f"status {obj.get('id')!r}"
-    visibility = _opt_str(obj, "visibility", what)
+    visibility = opt_str(obj, "visibility", what)
     if visibility != "public" and not (visibility == "unlisted" and consent.allow_unlisted):
         return "not_public"
-    account = _req_dict(obj, "account", what)
-    if _opt_bool(account, "suspended", "account") or _opt_bool(account, "limited", "account"):
+    account = req_dict(obj, "account", what)
+    if opt_bool(account, "suspended", "account") or opt_bool(account, "limited", "account"):
         return "hidden_account"
-    if consent.respect_noindex and _opt_bool(account, "noindex", "account"):
+    if consent.respect_noindex and opt_bool(account, "noindex", "account"):
         return "noindex"
     if consent.require_indexable and account.get("indexable") is not True:
         return "not_indexable"
     if consent.respect_discoverable and account.get("discoverable") is False:
         return "not_discoverable"
     if consent.optout_tags and _opted_out(
-        _opt_str(account, "note", "account") or "", consent.optout_tags
+        opt_str(account, "note", "account") or "", consent.optout_tags
     ):
         return "nobot"
     return None
@@ -164,13 +178,13 @@ def parse_status(obj: Mapping[str, Any], instance: str) -> ItemData:
     * Custom emoji stay ``:shortcode:`` text (no hotlinked images).
     """
     obj = _original(obj)
-    status_id = _req_str(obj, "id", "status")
+    status_id = req_str(obj, "id", "status")
     what = f"status {status_id}"
-    uri = _req_str(obj, "uri", what)
-    created_at = _datetime(obj, "created_at", what)
-    edited_at = _opt_datetime(obj, "edited_at", what)
-    content = _opt_str(obj, "content", what) or ""
-    spoiler = (_opt_str(obj, "spoiler_text", what) or "").strip()
+    uri = req_str(obj, "uri", what)
+    created_at = req_datetime(obj, "created_at", what)
+    edited_at = opt_datetime(obj, "edited_at", what)
+    content = opt_str(obj, "content", what) or ""
+    spoiler = (opt_str(obj, "spoiler_text", what) or "").strip()
     if spoiler:
         content = f"<p><strong>CW: {escape(spoiler)}</strong></p>{content}"
     # No base URL: Mastodon sends absolute hrefs, and joining a hostile relative one
@@ -181,10 +195,10 @@ def parse_status(obj: Mapping[str, Any], instance: str) -> ItemData:
         # A lone surrogate (JSON allows "\ud800"; orjson refuses it, json does not)
         # cannot cross into nh3.
         cleaned = clean(_SURROGATE.sub("\ufffd", content))
-    language = (_opt_str(obj, "language", what) or "").strip() or None
-    parent_id = _opt_str(obj, "in_reply_to_id", what)
-    author = parse_account(_req_dict(obj, "account", what), instance)
-    key, platform, url, via = keys.mastodon_status(uri), PLATFORM, _opt_str(obj, "url", what), None
+    language = (opt_str(obj, "language", what) or "").strip() or None
+    parent_id = opt_str(obj, "in_reply_to_id", what)
+    author = parse_account(req_dict(obj, "account", what), instance)
+    key, platform, url, via = keys.mastodon_status(uri), PLATFORM, opt_str(obj, "url", what), None
     if bridged := keys.bridged_bluesky_post(uri):
         # Bridgy Fed's copy of a Bluesky post: one item with the original.
         at_uri, did, rkey = bridged
@@ -204,9 +218,9 @@ def parse_status(obj: Mapping[str, Any], instance: str) -> ItemData:
         edited_at=edited_at,
         in_reply_to=local_alias(instance, parent_id) if parent_id else None,
         engagement=Engagement(
-            replies=_opt_int(obj, "replies_count", what),
-            reposts=_opt_int(obj, "reblogs_count", what),
-            likes=_opt_int(obj, "favourites_count", what),
+            replies=opt_int(obj, "replies_count", what),
+            reposts=opt_int(obj, "reblogs_count", what),
+            likes=opt_int(obj, "favourites_count", what),
         ),
         hashtags=_hashtags(obj, what),
         links=cleaned.links,
@@ -233,24 +247,24 @@ def parse_account(obj: Mapping[str, Any], instance: str) -> AuthorData:
     ``url`` (the instance's web domain, even when we reach the API through another
     address such as a proxy or loopback), else from ``instance``.
     """
-    username = _req_str(obj, "username", "account")
+    username = req_str(obj, "username", "account")
     what = f"account {username!r}"
-    uri = _opt_str(obj, "uri", what)
-    url = _opt_str(obj, "url", what)
+    uri = opt_str(obj, "uri", what)
+    url = opt_str(obj, "url", what)
     # Older servers (and the docs' own streaming example) send no account uri.
     ident = uri or url
     if not ident:
         raise ParseError(f"{what} has neither uri nor url")
-    acct = _opt_str(obj, "acct", what) or username
+    acct = opt_str(obj, "acct", what) or username
     if "@" not in acct:
         acct = f"{acct}@{_host(url or uri or '') or _host(instance)}"
     return AuthorData(
         key=keys.mastodon_account(ident),
         platform=PLATFORM,
-        name=(_opt_str(obj, "display_name", what) or "").strip() or username,
+        name=(opt_str(obj, "display_name", what) or "").strip() or username,
         handle=f"@{acct}",
         url=url or uri,
-        avatar_url=_opt_str(obj, "avatar_static", what) or _opt_str(obj, "avatar", what),
+        avatar_url=opt_str(obj, "avatar_static", what) or opt_str(obj, "avatar", what),
     )
 
 
@@ -294,7 +308,7 @@ def _original(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     if reblog is None:
         return obj
     if not isinstance(reblog, dict):
-        raise ParseError(f"status {obj.get('id')!r}: reblog is {_type(reblog)}")
+        raise ParseError(f"status {obj.get('id')!r}: reblog is {type_name(reblog)}")
     if reblog.get("reblog") is not None:
         raise ParseError(f"status {obj.get('id')!r}: a reblog of a reblog")
     return reblog
@@ -317,12 +331,12 @@ def _hashtags(obj: Mapping[str, Any], what: str) -> tuple[str, ...]:
     if tags is None:
         return ()
     if not isinstance(tags, list):
-        raise ParseError(f"{what}: tags is {_type(tags)}")
+        raise ParseError(f"{what}: tags is {type_name(tags)}")
     names: dict[str, None] = {}
     for tag in tags:
         if not isinstance(tag, dict):
-            raise ParseError(f"{what}: a tag is {_type(tag)}")
-        name = _req_str(tag, "name", f"{what} tag").lower()
+            raise ParseError(f"{what}: a tag is {type_name(tag)}")
+        name = req_str(tag, "name", f"{what} tag").lower()
         names[name] = None
     return tuple(names)
 
@@ -332,74 +346,6 @@ def _host(url: str) -> str:
         return urlsplit(url).netloc.rsplit("@", 1)[-1].lower()
     except ValueError:
         return ""
-
-
-def _req_dict(obj: Mapping[str, Any], name: str, what: str) -> Mapping[str, Any]:
-    value = obj.get(name)
-    if not isinstance(value, dict):
-        raise ParseError(f"{what}: {name} is {_type(value)}, expected an object")
-    return value
-
-
-def _req_str(obj: Mapping[str, Any], name: str, what: str) -> str:
-    value = _opt_str(obj, name, what)
-    if not value:
-        raise ParseError(f"{what}: {name} is missing")
-    return value
-
-
-def _opt_str(obj: Mapping[str, Any], name: str, what: str) -> str | None:
-    value = obj.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ParseError(f"{what}: {name} is {_type(value)}, expected a string")
-    return value
-
-
-def _opt_int(obj: Mapping[str, Any], name: str, what: str) -> int | None:
-    value = obj.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ParseError(f"{what}: {name} is {_type(value)}, expected an integer")
-    return value
-
-
-def _opt_bool(obj: Mapping[str, Any], name: str, what: str) -> bool:
-    value = obj.get(name)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise ParseError(f"{what}: {name} is {_type(value)}, expected a boolean")
-    return value
-
-
-def _datetime(obj: Mapping[str, Any], name: str, what: str) -> datetime:
-    value = _opt_datetime(obj, name, what)
-    if value is None:
-        raise ParseError(f"{what}: {name} is missing")
-    return value
-
-
-def _opt_datetime(obj: Mapping[str, Any], name: str, what: str) -> datetime | None:
-    value = _opt_str(obj, name, what)
-    if value is None:
-        return None
-    parsed = _iso(value)
-    if parsed is None:
-        raise ParseError(f"{what}: {name} is not an ISO-8601 time: {value[:40]!r}")
-    return parsed
-
-
-def _iso(value: str) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-        if parsed.tzinfo is None:
-            return parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
-    except (ValueError, OverflowError):
-        return None
 
 
 def _header_int(value: str | None) -> int | None:
@@ -420,8 +366,4 @@ def _header_time(value: str | None) -> datetime | None:
             return datetime.fromtimestamp(int(value), UTC)
         except (ValueError, OverflowError, OSError):
             return None
-    return _iso(value)
-
-
-def _type(value: object) -> str:
-    return "null" if value is None else type(value).__name__
+    return iso_time(value)

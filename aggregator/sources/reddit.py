@@ -36,17 +36,15 @@ State (JSON)::
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aggregator import http
 from aggregator.exceptions import PermanentError, RateLimited, TemporaryError
@@ -60,6 +58,7 @@ from aggregator.models import (
     StoredRef,
 )
 from aggregator.sources import FetchContext
+from aggregator.sources.options import endpoint_url, env_name, load_options
 from aggregator.sources.reddit_parse import (
     parse_listing,
     parse_rate_limit,
@@ -67,13 +66,13 @@ from aggregator.sources.reddit_parse import (
     post_key,
     search_query,
 )
+from aggregator.sources.state_codec import iso
 
 PAGE_LIMIT = 100
 INFO_BATCH = 100
 OVERLAP = timedelta(hours=2)
 TOKEN_MARGIN = timedelta(minutes=1)
 _STATE_VERSION = 1
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SUBREDDIT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]{1,20}(?:\+[A-Za-z0-9][A-Za-z0-9_]{1,20})*$")
 _USER_AGENT = re.compile(r"^\S+:\S+:\S+ \(by /u/[A-Za-z0-9_-]{3,20}\)$")
 
@@ -125,9 +124,7 @@ class RedditOptions(BaseModel):
     @field_validator("client_id_env", "client_secret_env")
     @classmethod
     def _env_name(cls, value: str) -> str:
-        if not _ENV_NAME.match(value):
-            raise ValueError("must be the NAME of an environment variable, not the secret")
-        return value
+        return env_name(value, secret="secret")
 
     @field_validator("user_agent")
     @classmethod
@@ -139,16 +136,8 @@ class RedditOptions(BaseModel):
     @field_validator("api", "auth_url")
     @classmethod
     def _url(cls, value: str) -> str:
-        try:
-            parts = urlsplit(value.strip())
-            host = parts.hostname or ""
-        except ValueError as e:
-            raise ValueError(f"not a URL: {e}") from None
-        if parts.scheme not in ("http", "https") or not host or parts.query or parts.username:
-            raise ValueError("must be an https:// URL without query or credentials")
-        if parts.scheme == "http" and not _is_loopback(host):
-            raise ValueError("must use https:// (http:// only for loopback)")
-        return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+        # A fragment was always dropped here, never refused.
+        return endpoint_url(value, example="e.g. https://oauth.reddit.com", fragment=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,8 +345,8 @@ class RedditSource:
             rate_limit=run.rate_limit,
             requests=run.requests,
             next_check_hint=run.hint,
-            cursor_before=_iso(newest),
-            cursor_after=_iso(seen),
+            cursor_before=iso(newest),
+            cursor_after=iso(seen),
             query=f"r/{options.subreddit} search: {query}",
         )
 
@@ -390,14 +379,7 @@ def _is_ours(key: str) -> bool:
 
 
 def _options(source: SourceState) -> RedditOptions:
-    try:
-        return RedditOptions.model_validate(dict(source.spec.options))
-    except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'options'}: {err['msg']}"
-            for err in e.errors()
-        )
-        raise PermanentError(f"invalid reddit options: {problems}") from None
+    return load_options(RedditOptions, source.spec.options, "reddit")
 
 
 def _load(
@@ -422,10 +404,10 @@ def _dump(
         "v": _STATE_VERSION,
         "subreddit": subreddit,
         "query": query,
-        "newest": _iso(newest),
+        "newest": iso(newest),
         "backfill": None
         if backfill is None
-        else {"after": backfill.after, "floor": _iso(backfill.floor)},
+        else {"after": backfill.after, "floor": iso(backfill.floor)},
     }
 
 
@@ -435,19 +417,6 @@ def _when(value: Any) -> datetime | None:
     except ValueError:
         return None
     return when if when is not None and when.tzinfo is not None else None
-
-
-def _iso(when: datetime | None) -> str | None:
-    return None if when is None else when.astimezone(UTC).isoformat()
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 __all__ = ["SOURCE", "RedditOptions", "RedditSource"]

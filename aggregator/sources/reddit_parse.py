@@ -23,6 +23,7 @@ from urllib.parse import quote
 from aggregator.exceptions import ParseError
 from aggregator.models import AuthorData, Engagement, ItemData, RateLimit
 from aggregator.sanitize import clean
+from aggregator.sources.payload import any_str, check_text
 from aggregator.urls import canonical_url
 
 PLATFORM = "reddit"
@@ -130,16 +131,16 @@ def parse_submission(thing: Mapping[str, Any]) -> ItemData:
     link post's target its first link."""
     fullname = _fullname(thing)
     what = fullname
-    title = _str(thing, "title", what)
-    author = _str(thing, "author", what)
-    permalink = _str(thing, "permalink", what)
+    title = any_str(thing, "title", what)
+    author = any_str(thing, "author", what)
+    permalink = any_str(thing, "permalink", what)
     if not permalink.startswith("/"):
         raise ParseError(f"{what}: permalink is not a path: {permalink!r:.40}")
     body = thing.get("selftext_html")
     if body is not None and not isinstance(body, str):
         raise ParseError(f"{what}: selftext_html is not a string")
     selftext = thing.get("selftext")
-    _check_text(what, title, author, permalink, body or "", selftext or "")
+    check_text(what, title, author, permalink, body or "", selftext or "")
     url = WWW + quote(permalink, safe="/%-._~!$&'()*+,;=:@")
     cleaned = clean(body or "", base_url=url)
     links = list(cleaned.links)
@@ -243,19 +244,3 @@ def _number(value: str | None) -> float | None:
 
 def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _str(obj: Mapping[str, Any], name: str, what: str) -> str:
-    value = obj.get(name)
-    if not isinstance(value, str):
-        raise ParseError(f"{what}: {name} is not a string: {value!r:.40}")
-    return value
-
-
-def _check_text(what: str, *texts: Any) -> None:
-    # A lone surrogate (a "\ud83d" escape without its pair) cannot be stored as UTF-8.
-    for text in texts:
-        try:
-            str(text).encode("utf-8")
-        except UnicodeEncodeError as e:
-            raise ParseError(f"{what}: invalid text: {e.reason}") from e

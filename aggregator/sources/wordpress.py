@@ -78,12 +78,14 @@ from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aggregator import http
 from aggregator.exceptions import PermanentError, RateLimited, SourceError
 from aggregator.models import FetchResult, ItemData, JSONValue, SourceState
 from aggregator.sources import FetchContext, keys
+from aggregator.sources.options import load_options
+from aggregator.sources.state_codec import from_iso, iso, typed
 from aggregator.sources.wordpress_parse import (
     discover,
     html_links,
@@ -199,9 +201,9 @@ class WordPressState:
             "post_id": self.post_id,
             "post_type": self.post_type,
             "offset_minutes": self.offset_minutes,
-            "newest_gmt": _iso(self.newest_gmt),
+            "newest_gmt": iso(self.newest_gmt),
             "total_pages": self.total_pages,
-            "last_full_at": _iso(self.last_full_at),
+            "last_full_at": iso(self.last_full_at),
             "walk": None
             if self.walk is None
             else {"page": self.walk.page, "after": self.walk.after},
@@ -219,19 +221,19 @@ class WordPressState:
             # Absent from states written before the post itself was fetched.
             post_type = data.get("post_type", "posts")
             state = cls(
-                configured=_typed(data["configured"], str),
-                post_url=_typed(data["post_url"], str),
-                site=_typed(data["site"], str),
-                api_root=_typed(data["api_root"], str),
-                post_id=_typed(data["post_id"], int),
+                configured=typed(data["configured"], str),
+                post_url=typed(data["post_url"], str),
+                site=typed(data["site"], str),
+                api_root=typed(data["api_root"], str),
+                post_id=typed(data["post_id"], int),
                 post_type=post_type if post_type in _POST_TYPES else "posts",
-                offset_minutes=_typed(data.get("offset_minutes"), int, None),
-                newest_gmt=_when(data.get("newest_gmt")),
-                total_pages=_typed(data.get("total_pages"), int, None),
-                last_full_at=_when(data.get("last_full_at")),
+                offset_minutes=typed(data.get("offset_minutes"), int, None),
+                newest_gmt=from_iso(data.get("newest_gmt")),
+                total_pages=typed(data.get("total_pages"), int, None),
+                last_full_at=from_iso(data.get("last_full_at")),
                 walk=None
                 if walk is None
-                else Walk(_typed(walk["page"], int), _typed(walk.get("after"), str, None)),
+                else Walk(typed(walk["page"], int), typed(walk.get("after"), str, None)),
             )
         except (AttributeError, KeyError, TypeError, ValueError):
             return None
@@ -313,12 +315,9 @@ class WordPressSource:
         return options.post
 
     async def fetch(self, source: SourceState, ctx: FetchContext) -> FetchResult:
-        try:
-            # The spec's target is the post URL, should the options table leave it out.
-            raw = {"post": source.spec.target, **source.spec.options}
-            options = WordPressOptions.model_validate(raw)
-        except ValidationError as e:
-            raise PermanentError(f"invalid wordpress options: {e}") from e
+        # The spec's target is the post URL, should the options table leave it out.
+        raw = {"post": source.spec.target, **source.spec.options}
+        options = load_options(WordPressOptions, raw, "wordpress")
         now = ctx.now if ctx.now.tzinfo else ctx.now.replace(tzinfo=UTC)
         session = _Session(ctx.client, now)
         state = WordPressState.load(source.state, options) or await _discover(session, options)
@@ -337,8 +336,8 @@ class WordPressSource:
             listing=listing,
             requests=session.requests,
             next_check_hint=None if post.retry_after is None else now + post.retry_after,
-            cursor_before=_iso(state.newest_gmt),
-            cursor_after=_iso(new_state.newest_gmt),
+            cursor_before=iso(state.newest_gmt),
+            cursor_after=iso(new_state.newest_gmt),
         )
 
 
@@ -518,22 +517,3 @@ def _error_code(response: httpx.Response) -> str:
         return response.reason_phrase
     code = body.get("code") if isinstance(body, dict) else None
     return code[:80] if isinstance(code, str) else response.reason_phrase
-
-
-def _iso(when: datetime | None) -> str | None:
-    return None if when is None else when.astimezone(UTC).isoformat()
-
-
-def _when(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    when = datetime.fromisoformat(_typed(value, str))
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def _typed(value: Any, kind: type, *default: None) -> Any:
-    if default and value is None:
-        return None
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise TypeError(f"expected {kind.__name__}")
-    return value

@@ -29,6 +29,7 @@ from aggregator.exceptions import ParseError
 from aggregator.models import AuthorData, ItemData
 from aggregator.sanitize import clean
 from aggregator.sources import keys
+from aggregator.sources.payload import check_text, http_link
 from aggregator.urls import canonical_url
 
 PLATFORM = "wordpress"
@@ -54,7 +55,7 @@ def _comment(c: Any, *, site: str, post_url: str) -> ItemData:
         raise ParseError(f"expected a comment object, got {type(c).__name__}")
     comment_id = _int(c, "id")
     parent = _int(c, "parent")
-    link = _http_url(_str(c, "link"))
+    link = http_link(_str(c, "link"))
     content = c.get("content")
     if not isinstance(content, dict):
         raise ParseError(f"comment {comment_id}: content is not an object")
@@ -66,10 +67,10 @@ def _comment(c: Any, *, site: str, post_url: str) -> ItemData:
         key=keys.wordpress_author(site, name),
         platform=PLATFORM,
         name=name,
-        url=_http_url(_opt_str(c, "author_url")),
+        url=http_link(_opt_str(c, "author_url")),
         avatar_url=_avatar(c.get("author_avatar_urls")),
     )
-    _check_text(
+    check_text(
         f"comment {comment_id}",
         rendered,
         name,
@@ -113,7 +114,7 @@ def parse_post(payload: Any, *, site: str, post_url: str | None = None) -> ItemD
         raise ParseError(f"expected a post object, got {type(payload).__name__}")
     post_id = _int(payload, "id")
     what = f"post {post_id}"
-    link = _http_url(_str(payload, "link"))
+    link = http_link(_str(payload, "link"))
     title = _rendered(payload, "title", what)
     content = payload.get("content")
     rendered = _rendered(payload, "content", what)
@@ -121,7 +122,7 @@ def parse_post(payload: Any, *, site: str, post_url: str | None = None) -> ItemD
         rendered = ""
     url = post_url if post_url is not None else link
     author = _post_author(payload.get("_embedded"), site)
-    _check_text(what, title, author.name, author.url or "", author.avatar_url or "")
+    check_text(what, title, author.name, author.url or "", author.avatar_url or "")
     # wpautop writes "<br />\n"; the newline is markup layout, not a second line break.
     cleaned = clean(_BR_NEWLINE.sub("<br />", rendered), base_url=link or url or site)
     created_at = _created_at(payload, what)
@@ -167,12 +168,12 @@ def _post_author(embedded: Any, site: str) -> AuthorData:
             key=keys.wordpress_author(site, name),
             platform=PLATFORM,
             name=name,
-            url=_http_url(link) if isinstance(link, str) else None,
+            url=http_link(link) if isinstance(link, str) else None,
             avatar_url=_avatar(user.get("avatar_urls")),
         )
     host = urlsplit(site).hostname or site
     return AuthorData(
-        key=keys.wordpress_author(site, host), platform=PLATFORM, name=host, url=_http_url(site)
+        key=keys.wordpress_author(site, host), platform=PLATFORM, name=host, url=http_link(site)
     )
 
 
@@ -407,37 +408,16 @@ def _opt_str(obj: Mapping[str, Any], name: str) -> str:
     return value
 
 
-def _http_url(value: str) -> str | None:
-    """Only http(s) URLs leave the parser: templates put these in ``href``."""
-    value = value.strip()
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    return value
-
-
 def _avatar(urls: Any) -> str | None:
     # author_avatar_urls is absent when the site turned avatars off (show_avatars).
     if not isinstance(urls, dict):
         return None
     sizes = sorted(_sizes(urls), reverse=True)
     preferred = [u for s, u in sizes if s == 96] + [u for _, u in sizes]
-    return next((u for u in map(_http_url, preferred) if u), None)
+    return next((u for u in map(http_link, preferred) if u), None)
 
 
 def _sizes(urls: Mapping[Any, Any]) -> Iterator[tuple[int, str]]:
     for size, url in urls.items():
         if isinstance(size, str) and size.isascii() and size.isdigit() and isinstance(url, str):
             yield int(size), url
-
-
-def _check_text(what: str, *texts: str) -> None:
-    # A lone surrogate (a "\ud83d" escape without its pair) cannot be stored as UTF-8.
-    for text in texts:
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as e:
-            raise ParseError(f"{what}: invalid text: {e.reason}") from e

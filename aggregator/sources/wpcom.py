@@ -39,7 +39,6 @@ State (JSON)::
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -48,7 +47,7 @@ from typing import Any, ClassVar
 from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aggregator import http
 from aggregator.exceptions import PermanentError
@@ -61,6 +60,8 @@ from aggregator.models import (
     StoredRef,
 )
 from aggregator.sources import FetchContext, keys
+from aggregator.sources.options import endpoint_url, load_options
+from aggregator.sources.state_codec import from_iso, iso, typed
 from aggregator.sources.wpcom_parse import (
     parse_post,
     parse_replies,
@@ -122,14 +123,7 @@ class WpcomOptions(BaseModel):
     @field_validator("api")
     @classmethod
     def _api_url(cls, value: str) -> str:
-        parts = _split(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http(s) URL, e.g. https://public-api.wordpress.com")
-        if parts.query or parts.fragment or parts.username:
-            raise ValueError("must be a base URL without query, fragment or credentials")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
-            raise ValueError("must use https:// (http:// only for loopback)")
-        return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+        return endpoint_url(value, example="e.g. https://public-api.wordpress.com")
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,9 +153,9 @@ class WpcomState:
             "api": self.api,
             "host": self.host,
             "post_id": self.post_id,
-            "newest_gmt": _iso(self.newest_gmt),
+            "newest_gmt": iso(self.newest_gmt),
             "total_pages": self.total_pages,
-            "last_full_at": _iso(self.last_full_at),
+            "last_full_at": iso(self.last_full_at),
             "walk": None if walk is None else {"page": walk.page, "after": walk.after},
         }
 
@@ -177,14 +171,14 @@ class WpcomState:
             return cls(
                 configured=options.post,
                 api=options.api,
-                host=_typed(data["host"], str),
-                post_id=_typed(data["post_id"], int),
-                newest_gmt=_when(data.get("newest_gmt")),
-                total_pages=_typed(data.get("total_pages"), int, None),
-                last_full_at=_when(data.get("last_full_at")),
+                host=typed(data["host"], str),
+                post_id=typed(data["post_id"], int),
+                newest_gmt=from_iso(data.get("newest_gmt")),
+                total_pages=typed(data.get("total_pages"), int, None),
+                last_full_at=from_iso(data.get("last_full_at")),
                 walk=None
                 if walk is None
-                else Walk(_typed(walk["page"], int), _typed(walk.get("after"), str, None)),
+                else Walk(typed(walk["page"], int), typed(walk.get("after"), str, None)),
             )
         except (AttributeError, KeyError, TypeError, ValueError):
             return None
@@ -199,7 +193,7 @@ def plan(state: WpcomState, options: WpcomOptions, now: datetime) -> Walk:
     due = state.last_full_at is None or not (now - every < state.last_full_at <= now)
     if small or due or state.newest_gmt is None:
         return Walk()
-    return Walk(after=_iso(state.newest_gmt - OVERLAP))
+    return Walk(after=iso(state.newest_gmt - OVERLAP))
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,8 +281,8 @@ class WpcomSource:
             state=new_state.dump(),
             listing=None if listing is None else listing | {article.key},
             requests=session.requests,
-            cursor_before=_iso(state.newest_gmt),
-            cursor_after=_iso(new_state.newest_gmt),
+            cursor_before=iso(state.newest_gmt),
+            cursor_after=iso(new_state.newest_gmt),
         )
 
     async def recheck(
@@ -382,15 +376,8 @@ def _site_url(api: str, host: str, route: str) -> str:
 
 
 def _options(source: SourceState) -> WpcomOptions:
-    try:
-        # The spec's target is the post URL, should the options table leave it out.
-        return WpcomOptions.model_validate({"post": source.spec.target, **source.spec.options})
-    except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'options'}: {err['msg']}"
-            for err in e.errors()
-        )
-        raise PermanentError(f"invalid wpcom options: {problems}") from None
+    # The spec's target is the post URL, should the options table leave it out.
+    return load_options(WpcomOptions, {"post": source.spec.target, **source.spec.options}, "wpcom")
 
 
 def _split(value: str) -> SplitResult:
@@ -402,36 +389,8 @@ def _split(value: str) -> SplitResult:
     return parts._replace(scheme=parts.scheme.lower())
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _aware(now: datetime) -> datetime:
     return now if now.tzinfo else now.replace(tzinfo=UTC)
-
-
-def _iso(when: datetime | None) -> str | None:
-    return None if when is None else when.astimezone(UTC).isoformat()
-
-
-def _when(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    when = datetime.fromisoformat(_typed(value, str))
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def _typed(value: Any, kind: type, *default: None) -> Any:
-    if default and value is None:
-        return None
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise TypeError(f"expected {kind.__name__}")
-    return value
 
 
 __all__ = ["SOURCE", "WpcomOptions", "WpcomSource"]

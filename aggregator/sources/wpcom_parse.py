@@ -31,6 +31,7 @@ from aggregator.exceptions import ParseError
 from aggregator.models import AuthorData, Engagement, ItemData
 from aggregator.sanitize import clean
 from aggregator.sources import keys
+from aggregator.sources.payload import any_str, check_text, http_link, opt_count
 from aggregator.urls import site_of
 
 PLATFORM = "wordpress"
@@ -75,7 +76,7 @@ def post_ref(url: str) -> PostRef:
 def post_site(payload: Any, fallback: str) -> str:
     """``https://host`` of the post's permalink: the site its comment links carry, so keys
     match the comment feed's even when the URL followed was another domain of the site."""
-    url = _http_url(payload.get("URL")) if isinstance(payload, dict) else None
+    url = http_link(payload.get("URL")) if isinstance(payload, dict) else None
     return site_of(url) if url else fallback
 
 
@@ -90,12 +91,12 @@ def parse_post(payload: Any, *, site: str) -> ItemData:
         raise ParseError(f"expected a post object, got {type(payload).__name__}")
     post_id = _int(payload, "ID")
     what = f"post {post_id}"
-    url = _http_url(_str(payload, "URL", what))
-    title = _str(payload, "title", what)
-    content = _str(payload, "content", what)
+    url = http_link(any_str(payload, "URL", what))
+    title = any_str(payload, "title", what)
+    content = any_str(payload, "content", what)
     protected = bool(payload.get("password"))
     author = _author(payload.get("author"), site, what)
-    _check_text(what, title, content, url or "")
+    check_text(what, title, content, url or "")
     cleaned = clean("" if protected else _BR_NEWLINE.sub("<br />", content), base_url=url or site)
     created = _date(payload.get("date"), what)
     modified = _date_or_none(payload.get("modified"))
@@ -112,7 +113,9 @@ def parse_post(payload: Any, *, site: str) -> ItemData:
         created_at=created,
         edited_at=modified if modified is not None and modified > created else None,
         title=" ".join(clean(title).text.split()) or None,
-        engagement=Engagement(replies=_count(replies), likes=_count(payload.get("like_count"))),
+        engagement=Engagement(
+            replies=opt_count(replies), likes=opt_count(payload.get("like_count"))
+        ),
         links=cleaned.links,
         raw={k: v for k, v in payload.items() if k != "password"},
     )
@@ -166,10 +169,10 @@ def parse_comment(c: Any, *, site: str, post_url: str) -> ItemData | None:
         parent_id = _int(parent, "ID")
     else:
         raise ParseError(f"{what}: parent is neither false nor an object")
-    url = _http_url(_str(c, "URL", what))
-    content = _str(c, "content", what)
+    url = http_link(any_str(c, "URL", what))
+    content = any_str(c, "content", what)
     author = _author(c.get("author"), site, what)
-    _check_text(what, content, url or "")
+    check_text(what, content, url or "")
     # comment_text runs wpautop, which writes "<br />\n": one line break, not two.
     cleaned = clean(_BR_NEWLINE.sub("<br />", content), base_url=url or post_url)
     return ItemData(
@@ -183,7 +186,7 @@ def parse_comment(c: Any, *, site: str, post_url: str) -> ItemData | None:
         created_at=_date(c.get("date"), what),
         in_reply_to=keys.wordpress_comment(site, parent_id) if parent_id else None,
         context_url=post_url,
-        engagement=Engagement(likes=_count(c.get("like_count"))),
+        engagement=Engagement(likes=opt_count(c.get("like_count"))),
         links=cleaned.links,
         raw=c,
     )
@@ -206,10 +209,10 @@ def _author(obj: Any, site: str, what: str) -> AuthorData:
         key=keys.wordpress_author(site, name),
         platform=PLATFORM,
         name=name,
-        url=_http_url(link) if isinstance(link, str) else None,
-        avatar_url=_http_url(avatar) if isinstance(avatar, str) else None,
+        url=http_link(link) if isinstance(link, str) else None,
+        avatar_url=http_link(avatar) if isinstance(avatar, str) else None,
     )
-    _check_text(what, name, author.url or "", author.avatar_url or "")
+    check_text(what, name, author.url or "", author.avatar_url or "")
     return author
 
 
@@ -240,37 +243,3 @@ def _int(obj: Mapping[str, Any], name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ParseError(f"{name} is not a positive integer: {value!r:.40}")
     return value
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
-def _str(obj: Mapping[str, Any], name: str, what: str) -> str:
-    value = obj.get(name)
-    if not isinstance(value, str):
-        raise ParseError(f"{what}: {name} is not a string: {value!r:.40}")
-    return value
-
-
-def _http_url(value: Any) -> str | None:
-    """Only http(s) URLs leave the parser: templates put these in ``href``."""
-    if not isinstance(value, str):
-        return None
-    url = value.strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    return url
-
-
-def _check_text(what: str, *texts: str) -> None:
-    # A lone surrogate (a "\ud83d" escape without its pair) cannot be stored as UTF-8.
-    for text in texts:
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as e:
-            raise ParseError(f"{what}: invalid text: {e.reason}") from e

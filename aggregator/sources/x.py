@@ -28,8 +28,6 @@ client not enrolled, invalid query). The bearer token is only ever sent in the
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -38,7 +36,7 @@ from typing import Any, ClassVar, NoReturn
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aggregator import http
 from aggregator.exceptions import ParseError, PermanentError, RateLimited, TemporaryError
@@ -53,6 +51,7 @@ from aggregator.models import (
     StoredRef,
 )
 from aggregator.sources import FetchContext
+from aggregator.sources.options import env_name, load_options, server_url
 from aggregator.sources.x_parse import (
     ParsedPage,
     id_order,
@@ -78,7 +77,6 @@ EXPANSIONS = "author_id,referenced_tweets.id,referenced_tweets.id.author_id"
 USER_FIELDS = "description,name,profile_image_url,protected,username"
 _FIELDS = {"tweet.fields": TWEET_FIELDS, "expansions": EXPANSIONS, "user.fields": USER_FIELDS}
 _ERROR_STATUSES = frozenset({400, 401, 402, 403, 404, 429})
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class XOptions(BaseModel):
@@ -118,32 +116,12 @@ class XOptions(BaseModel):
     @field_validator("bearer_token_env")
     @classmethod
     def _check_env(cls, value: str) -> str:
-        if not _ENV_NAME.match(value):
-            raise ValueError(
-                "bearer_token_env must be the NAME of an environment variable (letters, "
-                "digits, underscores), not the token itself"
-            )
-        return value
+        return env_name(value, field="bearer_token_env", secret="token")
 
     @field_validator("api")
     @classmethod
     def _check_api(cls, value: str) -> str:
-        try:
-            parts = urlsplit(value.strip())
-            port = parts.port
-        except ValueError:
-            raise ValueError("api must be a URL, e.g. https://api.x.com") from None
-        scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
-        if scheme not in ("http", "https") or not host or parts.username or parts.password:
-            raise ValueError("api must be an http(s) URL without credentials")
-        if parts.path.strip("/") or parts.query or parts.fragment:
-            raise ValueError("api must be the server's address only, e.g. https://api.x.com")
-        if scheme == "http" and not _is_loopback(host):
-            raise ValueError("api must use https:// (http:// only for loopback)")
-        netloc = f"[{host}]" if ":" in host else host
-        if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
-            netloc = f"{netloc}:{port}"
-        return f"{scheme}://{netloc}"
+        return server_url(value, field="api", example="e.g. https://api.x.com")
 
     @field_validator("query_extra")
     @classmethod
@@ -417,14 +395,7 @@ SOURCE = XSource()
 
 
 def _options(source: SourceState) -> XOptions:
-    try:
-        return XOptions.model_validate(dict(source.spec.options))
-    except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'options'}: {err['msg']}"
-            for err in e.errors()
-        )
-        raise PermanentError(f"invalid x options: {problems}") from None
+    return load_options(XOptions, source.spec.options, "x")
 
 
 def _consent_exclusions(run: _Run) -> tuple[ExcludedItem, ...]:
@@ -483,15 +454,6 @@ def _is_id(value: object, *, token: bool = False) -> bool:
     if not isinstance(value, str) or not value:
         return False
     return token or (value.isascii() and value.isdigit() and len(value) <= 19)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 __all__ = ["SOURCE", "XOptions", "XSource", "build_query"]

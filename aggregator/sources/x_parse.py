@@ -34,6 +34,15 @@ from urllib.parse import quote
 from aggregator.exceptions import ParseError
 from aggregator.models import AuthorData, Engagement, ItemData, RateLimit
 from aggregator.sanitize import clean
+from aggregator.sources.payload import (
+    iso_time,
+    opt_bool,
+    opt_int,
+    opt_str,
+    req_int,
+    req_str,
+    type_name,
+)
 
 PLATFORM = "x"
 WEB = "https://x.com"
@@ -164,15 +173,15 @@ def parse_page(
     returned nor counted.
     """
     if not isinstance(payload, dict):
-        raise ParseError(f"expected a response object, got {_type(payload)}")
+        raise ParseError(f"expected a response object, got {type_name(payload)}")
     data = payload.get("data")
     tweets_in = [] if data is None else [data] if isinstance(data, dict) else data
     if not isinstance(tweets_in, list):
-        raise ParseError(f"data is {_type(data)}, expected a list")
+        raise ParseError(f"data is {type_name(data)}, expected a list")
     includes = _or_empty(payload.get("includes"))
     if not isinstance(includes, dict):
-        raise ParseError(f"includes is {_type(includes)}, expected an object")
-    users = {_req_str(u, "id", "user"): u for u in _objects(includes, "users")}
+        raise ParseError(f"includes is {type_name(includes)}, expected an object")
+    users = {req_str(u, "id", "user"): u for u in _objects(includes, "users")}
     originals: dict[str, Mapping[str, Any]] = {}
     for t in [*_objects(includes, "tweets"), *_objects({"data": tweets_in}, "data")]:
         # A retweet may name any version of an edited original; index them all.
@@ -194,7 +203,7 @@ def parse_page(
         created = _datetime(original, "created_at", f"tweet {tid}")
         if since is not None and created < since:
             continue
-        user = users.get(_opt_str(original, "author_id", f"tweet {tid}") or "")
+        user = users.get(opt_str(original, "author_id", f"tweet {tid}") or "")
         reason = "unavailable" if user is None else exclusion_reason(user, optout_tags)
         if user is None or reason is not None:
             excluded[key] = reason or "unavailable"
@@ -207,18 +216,18 @@ def parse_page(
             items[item.key] = item
     meta = _or_empty(payload.get("meta"))
     if not isinstance(meta, dict):
-        raise ParseError(f"meta is {_type(meta)}, expected an object")
+        raise ParseError(f"meta is {type_name(meta)}, expected an object")
     newest = _opt_id(meta, "newest_id", "meta")
     for tid in ids:
         if newest is None or id_order(tid) > id_order(newest):
             newest = tid
-    count = _opt_int(meta, "result_count", "meta")
+    count = opt_int(meta, "result_count", "meta")
     gone, unknown = _error_ids(payload.get("errors"))
     return ParsedPage(
         items=tuple(items.values()),
         excluded=dict(Counter(excluded.values())),
         newest_id=newest,
-        next_token=_opt_str(meta, "next_token", "meta") or None,
+        next_token=opt_str(meta, "next_token", "meta") or None,
         result_count=len(ids) if count is None else count,
         gone_ids=gone,
         error_ids=unknown - gone,
@@ -229,9 +238,9 @@ def parse_page(
 
 def exclusion_reason(user: Mapping[str, Any], optout_tags: Collection[str]) -> str | None:
     """``not_public`` for a protected account, ``nobot`` for an opt-out tag in the bio."""
-    if _opt_bool(user, "protected", "user"):
+    if opt_bool(user, "protected", "user"):
         return "not_public"
-    bio = _opt_str(user, "description", "user") or ""
+    bio = opt_str(user, "description", "user") or ""
     if optout_tags and bio and _opted_out(bio, tuple(sorted(optout_tags))):
         return "nobot"
     return None
@@ -246,9 +255,9 @@ def parse_tweet(obj: Mapping[str, Any], user: Mapping[str, Any]) -> ItemData:
     refs = _references(obj)
     note = obj.get("note_tweet")
     if note is not None and not isinstance(note, dict):
-        raise ParseError(f"{what}: note_tweet is {_type(note)}")
+        raise ParseError(f"{what}: note_tweet is {type_name(note)}")
     source = note if note and isinstance(note.get("text"), str) else obj
-    text = _opt_str(source, "text", what)
+    text = opt_str(source, "text", what)
     if text is None:
         raise ParseError(f"{what}: text is missing")
     own = {*history, tid, *(i for kind, i in refs if kind == "quoted")}
@@ -257,8 +266,8 @@ def parse_tweet(obj: Mapping[str, Any], user: Mapping[str, Any]) -> ItemData:
     parent = next((i for kind, i in refs if kind == "replied_to"), None)
     metrics = _or_empty(obj.get("public_metrics"))
     if not isinstance(metrics, dict):
-        raise ParseError(f"{what}: public_metrics is {_type(metrics)}")
-    retweets, quotes = (_opt_int(metrics, n, what) for n in ("retweet_count", "quote_count"))
+        raise ParseError(f"{what}: public_metrics is {type_name(metrics)}")
+    retweets, quotes = (opt_int(metrics, n, what) for n in ("retweet_count", "quote_count"))
     return ItemData(
         key=tweet_key(history[0]),
         platform=PLATFORM,
@@ -268,15 +277,15 @@ def parse_tweet(obj: Mapping[str, Any], user: Mapping[str, Any]) -> ItemData:
         html=rendered.html,
         text=rendered.text,
         created_at=created_at,
-        language=language(_opt_str(obj, "lang", what)),
+        language=language(opt_str(obj, "lang", what)),
         edited_at=edited_at,
         in_reply_to=tweet_key(parent) if parent else None,
         engagement=Engagement(
-            replies=_opt_int(metrics, "reply_count", what),
+            replies=opt_int(metrics, "reply_count", what),
             reposts=None
             if retweets is None and quotes is None
             else (retweets or 0) + (quotes or 0),
-            likes=_opt_int(metrics, "like_count", what),
+            likes=opt_int(metrics, "like_count", what),
         ),
         hashtags=rendered.hashtags,
         links=rendered.links,
@@ -286,15 +295,15 @@ def parse_tweet(obj: Mapping[str, Any], user: Mapping[str, Any]) -> ItemData:
 
 
 def parse_user(obj: Mapping[str, Any]) -> AuthorData:
-    uid = _req_str(obj, "id", "user")
-    username = _req_str(obj, "username", f"user {uid}")
+    uid = req_str(obj, "id", "user")
+    username = req_str(obj, "username", f"user {uid}")
     return AuthorData(
         key=user_key(uid),
         platform=PLATFORM,
-        name=(_opt_str(obj, "name", f"user {uid}") or "").strip() or username,
+        name=(opt_str(obj, "name", f"user {uid}") or "").strip() or username,
         handle=f"@{username}",
         url=f"{WEB}/{_quote(username)}",
-        avatar_url=_opt_str(obj, "profile_image_url", f"user {uid}") or None,
+        avatar_url=opt_str(obj, "profile_image_url", f"user {uid}") or None,
     )
 
 
@@ -308,18 +317,18 @@ def v2_spans(entities: Any, what: str) -> list[Span]:
     if entities is None:
         return []
     if not isinstance(entities, dict):
-        raise ParseError(f"{what}: entities is {_type(entities)}")
+        raise ParseError(f"{what}: entities is {type_name(entities)}")
     spans = []
     for name, kind, field_name in _V2_ENTITIES:
         for e in _objects(entities, name):
             spans.append(
                 Span(
-                    start=_req_int(e, "start", what),
-                    end=_req_int(e, "end", what),
+                    start=req_int(e, "start", what),
+                    end=req_int(e, "end", what),
                     kind=kind,
-                    value=_opt_str(e, field_name, what) or "",
-                    href=_opt_str(e, "expanded_url", what) if kind == "url" else None,
-                    display=_opt_str(e, "display_url", what) if kind == "url" else None,
+                    value=opt_str(e, field_name, what) or "",
+                    href=opt_str(e, "expanded_url", what) if kind == "url" else None,
+                    display=opt_str(e, "display_url", what) if kind == "url" else None,
                 )
             )
     return spans
@@ -455,7 +464,7 @@ def _history(obj: Mapping[str, Any]) -> list[str]:
 def _references(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
     what = f"tweet {obj.get('id')!r}"
     return [
-        (_req_str(r, "type", what), _req_id(r, "id", what))
+        (req_str(r, "type", what), _req_id(r, "id", what))
         for r in _objects(obj, "referenced_tweets")
     ]
 
@@ -486,19 +495,12 @@ def _objects(obj: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise ParseError(f"{name} is {_type(value)}, expected a list of objects")
-    return value
-
-
-def _req_str(obj: Mapping[str, Any], name: str, what: str) -> str:
-    value = _opt_str(obj, name, what)
-    if not value:
-        raise ParseError(f"{what}: {name} is missing")
+        raise ParseError(f"{name} is {type_name(value)}, expected a list of objects")
     return value
 
 
 def _req_id(obj: Mapping[str, Any], name: str, what: str) -> str:
-    value = _req_str(obj, name, what)
+    value = req_str(obj, name, what)
     if not _ID.match(value):
         raise ParseError(f"{what}: {name} is not a post id: {value[:40]!r}")
     return value
@@ -508,47 +510,13 @@ def _opt_id(obj: Mapping[str, Any], name: str, what: str) -> str | None:
     return _req_id(obj, name, what) if obj.get(name) is not None else None
 
 
-def _opt_str(obj: Mapping[str, Any], name: str, what: str) -> str | None:
-    value = obj.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ParseError(f"{what}: {name} is {_type(value)}, expected a string")
-    return value
-
-
-def _req_int(obj: Mapping[str, Any], name: str, what: str) -> int:
-    value = _opt_int(obj, name, what)
-    if value is None:
-        raise ParseError(f"{what}: {name} is missing")
-    return value
-
-
-def _opt_int(obj: Mapping[str, Any], name: str, what: str) -> int | None:
-    value = obj.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ParseError(f"{what}: {name} is {_type(value)}, expected an integer")
-    return value
-
-
-def _opt_bool(obj: Mapping[str, Any], name: str, what: str) -> bool:
-    value = obj.get(name)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise ParseError(f"{what}: {name} is {_type(value)}, expected a boolean")
-    return value
-
-
 def _datetime(obj: Mapping[str, Any], name: str, what: str) -> datetime:
-    value = _req_str(obj, name, what)
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    except (ValueError, OverflowError):
-        raise ParseError(f"{what}: {name} is not an ISO-8601 time: {value[:40]!r}") from None
+    # Unlike payload.req_datetime, an empty string is "missing", not a bad time.
+    value = req_str(obj, name, what)
+    parsed = iso_time(value)
+    if parsed is None:
+        raise ParseError(f"{what}: {name} is not an ISO-8601 time: {value[:40]!r}")
+    return parsed
 
 
 def _header_int(value: str | None) -> int | None:
@@ -556,7 +524,3 @@ def _header_int(value: str | None) -> int | None:
         return None if value is None else int(value.strip())
     except ValueError:
         return None
-
-
-def _type(value: object) -> str:
-    return "null" if value is None else type(value).__name__
