@@ -239,3 +239,20 @@ def test_a_reply_naming_its_parent_by_an_alias_is_threaded(store: Store) -> None
     save(store, source, parent)
     by_key = {v.item.key: v.item for v in store.items("ev")}
     assert by_key["fake:2"].in_reply_to == "fake:1"
+
+
+def test_an_author_seen_through_a_bridge_never_overwrites_their_own_platforms_profile(
+    store: Store,
+) -> None:
+    (source,) = setup(store)
+    own = item(1)
+    copy = replace(
+        item(1, text="as the bridge rendered it"),
+        via="bridgy-fed",
+        author=replace(own.author, handle="@ana@bsky.brid.gy", avatar_url="https://bridge/a.png"),
+    )
+    save(store, source, own)
+    save(store, source, copy)
+    (view,) = store.items("ev")
+    assert (view.item.author.handle, view.item.author.avatar_url) == ("@ana", None)
+    assert view.item.text == "post number 1"

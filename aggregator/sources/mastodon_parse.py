@@ -204,7 +204,14 @@ def parse_status(obj: Mapping[str, Any], instance: str) -> ItemData:
         at_uri, did, rkey = bridged
         key, platform, via = keys.bluesky_post(at_uri), "bluesky", "bridgy-fed"
         url = f"https://bsky.app/profile/{did}/post/{rkey}"
-        author = replace(author, key=keys.bluesky_account(did), platform="bluesky")
+        handle = author.handle.removesuffix("@bsky.brid.gy")
+        author = replace(
+            author,
+            key=keys.bluesky_account(did),
+            platform="bluesky",
+            handle=handle,
+            url=f"https://bsky.app/profile/{handle.lstrip('@')}",
+        )
     return ItemData(
         key=key,
         platform=platform,

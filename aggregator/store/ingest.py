@@ -162,7 +162,22 @@ def author_row(a: AuthorData) -> dict[str, Any]:
 
 
 def _upsert_authors(conn: Connection, batch: Sequence[ItemData]) -> None:
-    authors = {item.author.key: item.author for item in batch}
+    authors = {item.author.key: item.author for item in batch if item.via is None}
+    # Through a bridge an author is seen second-hand (the bridge's handle and avatar):
+    # enough to create them, never to overwrite what their own platform says.
+    bridged = {
+        item.author.key: item.author
+        for item in batch
+        if item.via is not None and item.author.key not in authors
+    }
+    if bridged:
+        executemany(
+            conn,
+            dialect_insert(conn, authors_t).on_conflict_do_nothing(index_elements=["key"]),
+            [author_row(a) for a in bridged.values()],
+        )
+    if not authors:
+        return
     rows = [author_row(a) for a in authors.values()]
     stmt = dialect_insert(conn, authors_t)
     stmt = stmt.on_conflict_do_update(
