@@ -83,3 +83,8 @@ def site_of(url: str) -> str:
     """``scheme://host[:port]`` of a URL, lower-cased: the site a WordPress id belongs to."""
     parts = urlsplit(url)
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
+
+def host_of(url: str) -> str:
+    """A URL's ``host[:port]``, lower-cased: what a forum's keys hang off."""
+    return urlsplit(url).netloc.lower()

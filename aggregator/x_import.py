@@ -59,20 +59,16 @@ from aggregator.models import (
     SourceState,
 )
 from aggregator.optouts import filter_items
+from aggregator.sources import keys
 from aggregator.sources.x_parse import (
     PLATFORM,
-    WEB,
-    Span,
-    SpanKind,
     edit_aliases,
     id_order,
     language,
     parse_page,
-    render,
-    tweet_key,
-    user_key,
     version_times,
 )
+from aggregator.sources.x_text import WEB, Span, SpanKind, render
 from aggregator.store import Store
 
 IMPORT_PLATFORM = "x-import"
@@ -224,7 +220,7 @@ def archive_author(account: Mapping[str, Any], avatar_url: str | None = None) ->
         raise ParseError("account.js: accountId or username is missing")
     name = account.get("accountDisplayName")
     return AuthorData(
-        key=user_key(uid),
+        key=keys.x_account(uid),
         platform=PLATFORM,
         name=name.strip() if isinstance(name, str) and name.strip() else username,
         handle=f"@{username}",
@@ -253,7 +249,7 @@ def parse_archive_tweet(obj: Mapping[str, Any], author: AuthorData) -> ItemData:
     parent = obj.get("in_reply_to_status_id_str")
     lang = obj.get("lang")
     return ItemData(
-        key=tweet_key(history[0]),
+        key=keys.x_post(history[0]),
         platform=PLATFORM,
         kind="post",
         url=f"{WEB}/{author.handle[1:]}/status/{tid}",
@@ -263,7 +259,7 @@ def parse_archive_tweet(obj: Mapping[str, Any], author: AuthorData) -> ItemData:
         created_at=created_at,
         language=language(lang if isinstance(lang, str) else None),
         edited_at=edited_at,
-        in_reply_to=tweet_key(_id(parent, "in_reply_to_status_id_str")) if parent else None,
+        in_reply_to=keys.x_post(_id(parent, "in_reply_to_status_id_str")) if parent else None,
         engagement=Engagement(
             replies=None,
             reposts=_count(obj.get("retweet_count"), what),

@@ -35,7 +35,7 @@ from aggregator.models import (
     SourceState,
     StoredRef,
 )
-from aggregator.sources import FetchContext, Rechecker, Source
+from aggregator.sources import FetchContext, Rechecker, Source, keys
 from aggregator.sources.discourse import SOURCE, DiscourseOptions
 from aggregator.sources.discourse_parse import (
     TopicRef,
@@ -44,8 +44,6 @@ from aggregator.sources.discourse_parse import (
     parse_posts,
     parse_topic,
     parse_topic_list,
-    post_alias,
-    post_key,
     removal,
 )
 from tests.golden import DATA, assert_golden
@@ -126,11 +124,13 @@ def test_the_first_post_is_the_article_and_replies_hang_off_it() -> None:
         topic_url,
         "CoproWeek 2026: wer kommt mit?",
     )
-    assert article.key == post_key(FORUM, 51700) == "discourse:forum.example.org:post:51700"
+    assert (
+        article.key == keys.discourse_post(FORUM, 51700) == "discourse:forum.example.org:post:51700"
+    )
     assert {to_op.context_url, to_reply.context_url} == {topic_url}
     assert to_op.url == f"{topic_url}/2"
     assert to_op.in_reply_to is None  # replying to the first post is top level
-    assert to_reply.in_reply_to == post_alias(FORUM, 4242, 2) == to_op.aliases[0]
+    assert to_reply.in_reply_to == keys.discourse_post_alias(FORUM, 4242, 2) == to_op.aliases[0]
     assert late.in_reply_to == to_reply.aliases[0]
     assert article.hashtags == ("coproweek", "lyon")
 

@@ -2,40 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 
 from aggregator.demo.httpserver import Fault, LoopbackServer, Request, Response
 from aggregator.demo.mastodon_sim import MastodonSim, make_account, make_status, snowflake_id
 from aggregator.exceptions import ParseError, PermanentError, RateLimited, TemporaryError
-from aggregator.http import make_client
 from aggregator.models import FetchResult, SourceSpec, SourceState
-from aggregator.sources import FetchContext
 from aggregator.sources.mastodon import SOURCE, MastodonOptions
+from tests.support import Clock, run_fetch
 
 NOW = datetime(2026, 8, 1, 12, 0, tzinfo=UTC)
 ALICE = make_account("alice", display_name="Alice")
 BOB = make_account("bob", home="other.example")
 NOBOT = make_account("carol", note="<p>carer, writer. #<span>NoBot</span></p>")
-
-
-@dataclass
-class Clock:
-    now: datetime = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 @dataclass
@@ -59,26 +44,22 @@ class Collector:
             hashtags=self.tags,
             options={"instance": self.server.base_url, **self.options},
         )
-
-        async def go() -> FetchResult:
-            async with make_client(timeout=httpx.Timeout(self.timeout)) as client:
-                ctx = FetchContext(
-                    client=client,
-                    now=self.clock.now,
-                    env=self.env,
-                    horizon=horizon,
-                    max_pages=max_pages,
-                )
-                return await SOURCE.fetch(SourceState(spec=spec, state=self.state), ctx)
-
-        result = asyncio.run(go())
+        result = run_fetch(
+            SOURCE,
+            SourceState(spec=spec, state=self.state),
+            now=self.clock.now,
+            env=self.env,
+            horizon=horizon,
+            max_pages=max_pages,
+            timeout=self.timeout,
+        )
         self.state = result.state
         return result
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(NOW)
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from aggregator.demo.x_sim import XSim, make_user, snowflake_id
 from aggregator.exceptions import ParseError, PermanentError, RateLimited, TemporaryError
 from aggregator.http import make_client
 from aggregator.models import (
-    ConsentPolicy,
     FetchResult,
     RecheckResult,
     RunReport,
@@ -26,27 +25,16 @@ from aggregator.models import (
     SourceState,
     StoredRef,
 )
-from aggregator.sources import FetchContext, Rechecker, Source
+from aggregator.sources import Rechecker, Source
 from aggregator.sources.x import SOURCE, XOptions, build_query
 from aggregator.store import EventRecord, Store
 from aggregator.update import Updater
+from tests.support import Clock, run_fetch, run_recheck
 
 NOW = datetime(2026, 8, 1, 12, 0, tzinfo=UTC)
 TOKEN = "AAAA-s3cret-bearer-ZZZZ"
 ANA = make_user("ana", name="Ana")
 BOB = make_user("bob")
-
-
-@dataclass
-class Clock:
-    now: datetime = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 @dataclass
@@ -71,38 +59,34 @@ class Collector:
             options={"api": self.server.base_url, "bearer_token_env": "X_BEARER", **self.options},
         )
 
-    def ctx(self, client: httpx.AsyncClient, horizon: datetime | None, max_pages: int) -> Any:
-        return FetchContext(
-            client=client,
+    def run(self, *, horizon: datetime | None = None, max_pages: int = 20) -> FetchResult:
+        result = run_fetch(
+            SOURCE,
+            SourceState(spec=self.spec(), state=self.state),
             now=self.clock.now,
             env=self.env,
             horizon=horizon,
             max_pages=max_pages,
-            consent=ConsentPolicy(),
+            timeout=self.timeout,
         )
-
-    def run(self, *, horizon: datetime | None = None, max_pages: int = 20) -> FetchResult:
-        async def go() -> FetchResult:
-            async with make_client(timeout=httpx.Timeout(self.timeout)) as client:
-                ctx = self.ctx(client, horizon, max_pages)
-                return await SOURCE.fetch(SourceState(spec=self.spec(), state=self.state), ctx)
-
-        result = asyncio.run(go())
         self.state = result.state
         return result
 
     def recheck(self, refs: list[StoredRef], max_pages: int = 20) -> RecheckResult:
-        async def go() -> RecheckResult:
-            async with make_client(timeout=httpx.Timeout(self.timeout)) as client:
-                ctx = self.ctx(client, None, max_pages)
-                return await SOURCE.recheck(SourceState(spec=self.spec()), refs, ctx)
-
-        return asyncio.run(go())
+        return run_recheck(
+            SOURCE,
+            SourceState(spec=self.spec()),
+            refs,
+            now=self.clock.now,
+            env=self.env,
+            max_pages=max_pages,
+            timeout=self.timeout,
+        )
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(NOW)
 
 
 @pytest.fixture

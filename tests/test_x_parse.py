@@ -16,13 +16,12 @@ from aggregator.exceptions import ParseError
 from aggregator.models import RateLimit
 from aggregator.sources.x_parse import (
     ParsedPage,
-    Span,
     parse_page,
     parse_rate_limit,
     problem_message,
-    render,
     snowflake_time,
 )
+from aggregator.sources.x_text import Span, render
 from tests.golden import DATA, assert_golden, to_jsonable
 
 X = DATA / "x"

@@ -30,6 +30,7 @@ from urllib.parse import quote
 from aggregator.exceptions import ParseError
 from aggregator.models import AuthorData, ConsentPolicy, Engagement, ItemData, RateLimit
 from aggregator.sanitize import clean
+from aggregator.sources import keys
 from aggregator.sources.payload import req_dict, type_name
 from aggregator.urls import canonical_url
 
@@ -171,7 +172,7 @@ def parse_post(obj: Mapping[str, Any]) -> ItemData:
     parent = reply.get("parent") if isinstance(reply, dict) else None
     parent_uri = parent.get("uri") if isinstance(parent, dict) else None
     return ItemData(
-        key=uri,
+        key=keys.bluesky_post(uri),
         platform=PLATFORM,
         kind="post",
         url=f"{WEB}/profile/{did}/post/{rkey}",
@@ -207,7 +208,7 @@ def parse_author(obj: Mapping[str, Any]) -> AuthorData:
     name = obj.get("displayName")
     avatar = obj.get("avatar")
     return AuthorData(
-        key=f"bluesky:{did}",
+        key=keys.bluesky_account(did),
         platform=PLATFORM,
         name=" ".join(name.split()) if isinstance(name, str) and name.strip() else handle,
         handle=f"@{handle}",

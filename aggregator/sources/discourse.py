@@ -58,7 +58,7 @@ from aggregator.models import (
     SourceState,
     StoredRef,
 )
-from aggregator.sources import FetchContext
+from aggregator.sources import FetchContext, keys
 from aggregator.sources.discourse_parse import (
     TopicRef,
     TopicSummary,
@@ -69,7 +69,6 @@ from aggregator.sources.discourse_parse import (
     parse_posts,
     parse_topic,
     parse_topic_list,
-    post_key,
     removal,
     topic_entry,
     with_news,
@@ -337,7 +336,7 @@ class DiscourseSource:
         budget = max(1, ctx.max_pages)
         run = _Run(ctx, options.forum, _headers(options, ctx.env), budget, partial=False)
         # Refs name their topic only through the URL the parser gave them.
-        prefix = post_key(options.forum, 0)[:-1]
+        prefix = keys.discourse_post(options.forum, 0)[:-1]
         by_topic: dict[int, dict[int, str]] = {}
         for ref in refs:
             m = _TOPIC_URL.search(ref.url or "")

@@ -30,6 +30,7 @@ from urllib.parse import quote, urljoin, urlsplit
 from aggregator.exceptions import ParseError
 from aggregator.models import AuthorData, Engagement, ItemData
 from aggregator.sanitize import clean
+from aggregator.sources import keys
 from aggregator.sources.payload import any_str, check_text, opt_count
 from aggregator.urls import canonical_url
 
@@ -47,19 +48,6 @@ _LIGHTBOX_META = re.compile(r'<div class="meta">.*?</div>', re.DOTALL)
 # Forum-internal links that are navigation, not something shared: tag and category
 # pages (cooked #hashtags), user pages (@mentions), uploads behind lightbox images.
 _NAVIGATION = ("/tag/", "/tags/", "/c/", "/u/", "/uploads/", "/user_avatar/")
-
-
-def host_of(forum: str) -> str:
-    """The forum's ``host[:port]``, lower-cased: what its keys hang off."""
-    return urlsplit(forum).netloc.lower()
-
-
-def post_key(forum: str, post_id: int) -> str:
-    return f"{PLATFORM}:{host_of(forum)}:post:{post_id}"
-
-
-def post_alias(forum: str, topic_id: int, post_number: int) -> str:
-    return f"{PLATFORM}:{host_of(forum)}:topic:{topic_id}:{post_number}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,12 +224,12 @@ def parse_post(post: Mapping[str, Any], *, forum: str, topic: TopicRef) -> ItemD
     version = post.get("version")
     edited = isinstance(version, int) and version > 1 and updated is not None and updated > created
     return ItemData(
-        key=post_key(forum, post_id),
+        key=keys.discourse_post(forum, post_id),
         platform=PLATFORM,
         kind="article" if number == 1 else "comment",
         url=url,
         author=AuthorData(
-            key=f"{PLATFORM}:{host_of(forum)}:user:{username.casefold()}",
+            key=keys.discourse_account(forum, username),
             platform=PLATFORM,
             name=" ".join(display.split()),
             handle=f"@{username}",
@@ -252,7 +240,7 @@ def parse_post(post: Mapping[str, Any], *, forum: str, topic: TopicRef) -> ItemD
         text=cleaned.text,
         created_at=created,
         edited_at=updated if edited else None,
-        in_reply_to=post_alias(forum, topic.id, reply_to)
+        in_reply_to=keys.discourse_post_alias(forum, topic.id, reply_to)
         if reply_to is not None and reply_to > 1 and number > 1
         else None,
         context_url=None if number == 1 else topic_url,
@@ -261,7 +249,7 @@ def parse_post(post: Mapping[str, Any], *, forum: str, topic: TopicRef) -> ItemD
         hashtags=topic.tags,
         links=tuple(u for u in cleaned.links if not _navigation(u, base)),
         raw=post,
-        aliases=(post_alias(forum, topic.id, number),),
+        aliases=(keys.discourse_post_alias(forum, topic.id, number),),
     )
 
 

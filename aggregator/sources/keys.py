@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from aggregator.urls import site_of
+from aggregator.urls import host_of, site_of
 
 _WP_COMMENT = re.compile(r"#comment-(\d+)$")
 
@@ -58,6 +58,31 @@ def bridged_bluesky_post(activitypub_uri: str) -> tuple[str, str, str] | None:
     original's (at-uri, did, rkey), so the copy and the original are one item."""
     m = _BRIDGED_BSKY.match(activitypub_uri)
     return (m.group(1), m.group(2), m.group(3)) if m else None
+
+
+def x_post(tweet_id: str) -> str:
+    return f"x:{tweet_id}"
+
+
+def x_account(user_id: str) -> str:
+    return f"x:{user_id}"
+
+
+def reddit_post(fullname: str) -> str:
+    """``reddit:t3_…``: a submission's fullname is unique across Reddit."""
+    return f"reddit:{fullname}"
+
+
+def discourse_post(forum: str, post_id: int) -> str:
+    return f"discourse:{host_of(forum)}:post:{post_id}"
+
+
+def discourse_post_alias(forum: str, topic_id: int, post_number: int) -> str:
+    return f"discourse:{host_of(forum)}:topic:{topic_id}:{post_number}"
+
+
+def discourse_account(forum: str, username: str) -> str:
+    return f"discourse:{host_of(forum)}:user:{username.casefold()}"
 
 
 def wordpress_comment(site_url: str, comment_id: int | str) -> str:

@@ -57,13 +57,12 @@ from aggregator.models import (
     SourceState,
     StoredRef,
 )
-from aggregator.sources import FetchContext
+from aggregator.sources import FetchContext, keys
 from aggregator.sources.options import endpoint_url, env_name, load_options
 from aggregator.sources.reddit_parse import (
     parse_listing,
     parse_rate_limit,
     parse_token,
-    post_key,
     search_query,
 )
 from aggregator.sources.state_codec import iso
@@ -356,7 +355,9 @@ class RedditSource:
         """``GET /api/info?id=t3_a,t3_b,…``: a submission missing, deleted or removed is gone."""
         options = _options(source)
         run = _Run(ctx, options, self._tokens)
-        names = list(dict.fromkeys(r.key[len(post_key("")) :] for r in refs if _is_ours(r.key)))
+        names = list(
+            dict.fromkeys(r.key[len(keys.reddit_post("")) :] for r in refs if _is_ours(r.key))
+        )
         gone: set[str] = set()
         for start in range(0, len(names), INFO_BATCH):
             if run.stopped:
@@ -365,7 +366,7 @@ class RedditSource:
             payload = await run.get("/api/info", {"id": ",".join(chunk), "raw_json": "1"})
             page = parse_listing(payload)
             run.items.update((item.key, item) for item in page.items)
-            gone |= {post_key(n) for n in chunk} - {item.key for item in page.items}
+            gone |= {keys.reddit_post(n) for n in chunk} - {item.key for item in page.items}
         return RecheckResult(
             items=tuple(run.items.values()), gone=frozenset(gone), requests=run.requests
         )
@@ -375,7 +376,7 @@ SOURCE = RedditSource()
 
 
 def _is_ours(key: str) -> bool:
-    return key.startswith(post_key("t3_"))
+    return key.startswith(keys.reddit_post("t3_"))
 
 
 def _options(source: SourceState) -> RedditOptions:

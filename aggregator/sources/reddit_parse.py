@@ -23,6 +23,7 @@ from urllib.parse import quote
 from aggregator.exceptions import ParseError
 from aggregator.models import AuthorData, Engagement, ItemData, RateLimit
 from aggregator.sanitize import clean
+from aggregator.sources import keys
 from aggregator.sources.payload import any_str, check_text
 from aggregator.urls import canonical_url
 
@@ -35,11 +36,6 @@ _BY_AUTHOR = frozenset({"deleted", "author"})
 # A hashtag in plain text: not inside a word, a URL fragment or an entity.
 _HASHTAG = re.compile(r"(?<![\w&#/])#(\w{1,100})")
 _FULLNAME = re.compile(r"^t3_[0-9a-z]{1,13}$")
-
-
-def post_key(fullname: str) -> str:
-    """``reddit:t3_…``: a submission's fullname is unique across Reddit."""
-    return f"{PLATFORM}:{fullname}"
 
 
 def search_query(tags: Sequence[str]) -> str:
@@ -94,7 +90,7 @@ def parse_listing(payload: Any, *, since: datetime | None = None) -> ListingPage
             continue
         reason = removal(thing)
         if reason is not None:
-            removed[post_key(fullname)] = reason
+            removed[keys.reddit_post(fullname)] = reason
             continue
         item = parse_submission(thing)
         items[item.key] = item
@@ -152,7 +148,7 @@ def parse_submission(thing: Mapping[str, Any]) -> ItemData:
     edited = thing.get("edited")
     text_for_tags = f"{title}\n{selftext if isinstance(selftext, str) else ''}"
     return ItemData(
-        key=post_key(fullname),
+        key=keys.reddit_post(fullname),
         platform=PLATFORM,
         kind="post",
         url=url,

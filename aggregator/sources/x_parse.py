@@ -10,8 +10,8 @@ fixtures in ``tests/data/x``):
 
 * ``text`` is HTML-escaped (``&amp;``, ``&lt;``, ``&gt;``) and entity offsets count code
   points of that *escaped* text; archives (v1.1 shape) have been seen counting the
-  unescaped text. :func:`render` checks each entity against the text it claims and
-  reads the offsets whichever way fits.
+  unescaped text. :func:`aggregator.sources.x_text.render` checks each entity against
+  the text it claims and reads the offsets whichever way fits.
 * A retweet's ``text`` is a truncated ``RT @user: …``; the original is in
   ``includes.tweets``. The original is the item, once.
 * Each edit is a new post id: the item key is ``edit_history_tweet_ids[0]`` and the
@@ -23,17 +23,15 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from html import escape
-from typing import Any, Literal
-from urllib.parse import quote
+from typing import Any
 
 from aggregator.exceptions import ParseError
 from aggregator.models import AuthorData, Engagement, ItemData, RateLimit
-from aggregator.sanitize import clean
+from aggregator.sources import keys
 from aggregator.sources.payload import (
     iso_time,
     opt_bool,
@@ -43,9 +41,9 @@ from aggregator.sources.payload import (
     req_str,
     type_name,
 )
+from aggregator.sources.x_text import WEB, Span, SpanKind, path_segment, render
 
 PLATFORM = "x"
-WEB = "https://x.com"
 SNOWFLAKE_EPOCH_MS = 1288834974657
 """Twitter's snowflake epoch: an id's upper bits are milliseconds since then."""
 # X's own codes for "no language": und(etermined), no linguistic content, and the
@@ -53,45 +51,13 @@ SNOWFLAKE_EPOCH_MS = 1288834974657
 NO_LANGUAGE = frozenset({"und", "zxx", "qam", "qct", "qht", "qme", "qst"})
 GONE_PROBLEMS = ("/resource-not-found", "/not-authorized-for-resource")
 _ID = re.compile(r"^[0-9]{1,19}$")
-# A post's own permalink (its media pages, the "show more" link) or a quoted post's.
-_STATUS_URL = re.compile(
-    r"^https?://(?:www\.|mobile\.)?(?:twitter|x)\.com/(?:i/web|[^/]+)/status/(\d+)"
-    r"(?:/(?:photo|video)/\d+)?/?$",
-    re.IGNORECASE,
-)
-_PARAGRAPH = re.compile(r"\n\s*\n")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
-SpanKind = Literal["url", "mention", "hashtag"]
 _V2_ENTITIES: tuple[tuple[str, SpanKind, str], ...] = (
     ("urls", "url", "url"),
     ("mentions", "mention", "username"),
     ("hashtags", "hashtag", "tag"),
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Span:
-    """An entity: what the text holds at ``[start, end)`` (code points)."""
-
-    start: int
-    end: int
-    kind: SpanKind
-    value: str
-    """url: the ``t.co`` address as it stands in the text; mention: the username;
-    hashtag: the tag, without ``#``."""
-    href: str | None = None
-    """url: where it leads (``expanded_url``)."""
-    display: str | None = None
-    """url: how X shows it (``display_url``)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Rendered:
-    html: str
-    text: str
-    links: tuple[str, ...]
-    hashtags: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,14 +83,6 @@ class ParsedPage:
     excluded_at: Mapping[str, datetime] = field(default_factory=dict)
     """Key → creation time of the posts left out for consent (a day's digest counts
     its own)."""
-
-
-def tweet_key(tweet_id: str) -> str:
-    return f"x:{tweet_id}"
-
-
-def user_key(user_id: str) -> str:
-    return f"x:{user_id}"
 
 
 def id_order(tweet_id: str) -> tuple[int, str]:
@@ -159,7 +117,7 @@ def version_times(
 
 def edit_aliases(history: Sequence[str], current_id: str) -> tuple[str, ...]:
     later = [i for i in (*history[1:], current_id) if i != history[0]]
-    return tuple(dict.fromkeys(tweet_key(i) for i in later))
+    return tuple(dict.fromkeys(keys.x_post(i) for i in later))
 
 
 def parse_page(
@@ -197,9 +155,9 @@ def parse_page(
         retweeted = [i for kind, i in _references(tweet) if kind == "retweeted"]
         original = originals.get(retweeted[0]) if retweeted else tweet
         if original is None:
-            excluded[tweet_key(retweeted[0])] = "unavailable"
+            excluded[keys.x_post(retweeted[0])] = "unavailable"
             continue
-        key = tweet_key((_history(original) or [_req_id(original, "id", "tweet")])[0])
+        key = keys.x_post((_history(original) or [_req_id(original, "id", "tweet")])[0])
         created = _datetime(original, "created_at", f"tweet {tid}")
         if since is not None and created < since:
             continue
@@ -269,17 +227,17 @@ def parse_tweet(obj: Mapping[str, Any], user: Mapping[str, Any]) -> ItemData:
         raise ParseError(f"{what}: public_metrics is {type_name(metrics)}")
     retweets, quotes = (opt_int(metrics, n, what) for n in ("retweet_count", "quote_count"))
     return ItemData(
-        key=tweet_key(history[0]),
+        key=keys.x_post(history[0]),
         platform=PLATFORM,
         kind="post",
-        url=f"{WEB}/{_quote(author.handle[1:])}/status/{tid}",
+        url=f"{WEB}/{path_segment(author.handle[1:])}/status/{tid}",
         author=author,
         html=rendered.html,
         text=rendered.text,
         created_at=created_at,
         language=language(opt_str(obj, "lang", what)),
         edited_at=edited_at,
-        in_reply_to=tweet_key(parent) if parent else None,
+        in_reply_to=keys.x_post(parent) if parent else None,
         engagement=Engagement(
             replies=opt_int(metrics, "reply_count", what),
             reposts=None
@@ -298,11 +256,11 @@ def parse_user(obj: Mapping[str, Any]) -> AuthorData:
     uid = req_str(obj, "id", "user")
     username = req_str(obj, "username", f"user {uid}")
     return AuthorData(
-        key=user_key(uid),
+        key=keys.x_account(uid),
         platform=PLATFORM,
         name=(opt_str(obj, "name", f"user {uid}") or "").strip() or username,
         handle=f"@{username}",
-        url=f"{WEB}/{_quote(username)}",
+        url=f"{WEB}/{path_segment(username)}",
         avatar_url=opt_str(obj, "profile_image_url", f"user {uid}") or None,
     )
 
@@ -332,34 +290,6 @@ def v2_spans(entities: Any, what: str) -> list[Span]:
                 )
             )
     return spans
-
-
-def render(text: str, spans: Sequence[Span], *, own_ids: Collection[str] = ()) -> Rendered:
-    """Post text plus its entities as sanitized HTML, text, links and hashtags.
-
-    Links are the expanded URLs minus permalinks of ``own_ids`` (the post's own media
-    pages and "show more" link, the post it quotes): those are the post, not a share.
-    An entity whose offsets do not hold what it names is left as plain text.
-    """
-    plain = _unescape(text)
-    escaped = True
-    if plain != text and _fitting(plain, spans) > _fitting(text, spans):
-        text, escaped = plain, False
-    parts: list[str] = []
-    pos = 0
-    for span in sorted(spans, key=lambda s: s.start):
-        if span.start < pos or not _fits(span, text):
-            continue
-        parts.append(_plain(text[pos : span.start], escaped))
-        parts.append(_anchor(span, _unescape(text[span.start : span.end])))
-        pos = span.end
-    parts.append(_plain(text[pos:], escaped))
-    body = "".join(parts).replace("\r\n", "\n")
-    paragraphs = [p.strip() for p in _PARAGRAPH.split(body) if p.strip()]
-    cleaned = clean("".join(f"<p>{p.replace(chr(10), '<br>')}</p>" for p in paragraphs))
-    links = tuple(u for u in cleaned.links if not _is_own(u, own_ids))
-    tags = dict.fromkeys(s.value.lower() for s in spans if s.kind == "hashtag" and s.value)
-    return Rendered(cleaned.html, cleaned.text, links, tuple(tags))
 
 
 def parse_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
@@ -394,50 +324,6 @@ def problem_message(body: Any, fallback: str) -> str:
 
 
 # -- helpers ---------------------------------------------------------------------------
-
-
-def _fits(span: Span, text: str) -> bool:
-    if not (0 <= span.start < span.end <= len(text)) or not span.value:
-        return False
-    got = text[span.start : span.end]
-    if span.kind == "url":
-        return got == span.value
-    marks = "#＃" if span.kind == "hashtag" else "@＠"
-    return got[0] in marks and got[1:].casefold() == span.value.casefold()
-
-
-def _fitting(text: str, spans: Iterable[Span]) -> int:
-    return sum(_fits(s, text) for s in spans)
-
-
-def _unescape(text: str) -> str:
-    # Exactly what X escapes; html.unescape would also decode "&copy;" and friends.
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
-def _plain(segment: str, escaped: bool) -> str:
-    return escape(_unescape(segment) if escaped else segment, quote=False)
-
-
-def _anchor(span: Span, label: str) -> str:
-    if span.kind == "url":
-        href = span.href or span.value
-        return f'<a href="{escape(href)}">{escape(span.display or href)}</a>'
-    if span.kind == "mention":
-        return f'<a href="{WEB}/{_quote(span.value)}" class="u-url mention">{escape(label)}</a>'
-    return (
-        f'<a href="{WEB}/hashtag/{_quote(span.value)}" class="mention hashtag">{escape(label)}</a>'
-    )
-
-
-def _quote(segment: str) -> str:
-    # errors="replace": a lone surrogate (JSON allows "\ud800") cannot be UTF-8 encoded.
-    return quote(segment, safe="", errors="replace")
-
-
-def _is_own(url: str, own_ids: Collection[str]) -> bool:
-    m = _STATUS_URL.match(url)
-    return m is not None and m.group(1) in own_ids
 
 
 @lru_cache(maxsize=4096)
