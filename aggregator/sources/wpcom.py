@@ -62,6 +62,7 @@ from aggregator.models import (
 from aggregator.sources import FetchContext, keys
 from aggregator.sources.options import endpoint_url, load_options
 from aggregator.sources.state_codec import from_iso, iso, typed
+from aggregator.sources.wordpress_paging import Walk
 from aggregator.sources.wpcom_parse import (
     parse_post,
     parse_replies,
@@ -124,14 +125,6 @@ class WpcomOptions(BaseModel):
     @classmethod
     def _api_url(cls, value: str) -> str:
         return endpoint_url(value, example="e.g. https://public-api.wordpress.com")
-
-
-@dataclass(frozen=True, slots=True)
-class Walk:
-    """Where a walk over the replies starts: a full listing when ``after`` is None."""
-
-    page: int = 1
-    after: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
