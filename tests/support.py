@@ -1,15 +1,19 @@
-"""Test support shared by more than one test module: a fixed clock, and running a
-source's real ``fetch``/``recheck`` once with a fresh client, as the pipeline does."""
+"""Test support shared by more than one test module: a fixed clock, running a source's
+real ``fetch``/``recheck`` once with a fresh client, as the pipeline does, and real
+payloads mutated by Hypothesis."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import copy
+import json
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
+from hypothesis import strategies as st
 
 from aggregator.http import DEFAULT_TIMEOUT, make_client
 from aggregator.models import ConsentPolicy, FetchResult, RecheckResult, SourceState, StoredRef
@@ -72,3 +76,52 @@ def run_recheck(
 ) -> RecheckResult:
     """``source.recheck(state, refs, ctx)`` on a new client; ``context`` as :class:`Context`."""
     return Context(**context).run(lambda ctx: source.recheck(state, refs, ctx))
+
+
+def as_stored(state: Mapping[str, Any]) -> dict[str, Any]:
+    """``state`` after a round trip through JSON, as the store keeps it."""
+    stored: dict[str, Any] = json.loads(json.dumps(state))
+    return stored
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+"""Any value ``json.loads`` can return (and NaN and infinities, which it also accepts)."""
+
+
+def _paths(value: Any, prefix: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
+    yield prefix
+    if isinstance(value, dict):
+        children: Any = value.items()
+    elif isinstance(value, list):
+        children = enumerate(value)
+    else:
+        children = ()
+    for key, child in children:
+        yield from _paths(child, (*prefix, key))
+
+
+@st.composite
+def mutations(draw: st.DrawFn, payload: Any) -> Any:
+    """A copy of ``payload`` (a real one) with 1–4 values, the whole payload included,
+    replaced by other JSON, deleted, or cut short."""
+    root: dict[str, Any] = {"payload": copy.deepcopy(payload)}
+    for _ in range(draw(st.integers(1, 4))):
+        path = draw(st.sampled_from(list(_paths(root["payload"], ("payload",)))))
+        parent: Any = root
+        for key in path[:-1]:
+            parent = parent[key]
+        key, value = path[-1], parent[path[-1]]
+        action = draw(st.sampled_from(["replace", "delete", "truncate"]))
+        if action == "delete" and parent is not root:
+            del parent[key]
+        elif action == "truncate" and isinstance(value, str | list):
+            parent[key] = value[: draw(st.integers(0, max(0, len(value) - 1)))]
+        else:
+            parent[key] = draw(JSON_VALUES)
+    return root["payload"]

@@ -22,7 +22,6 @@ from aggregator.exceptions import (
     SourceError,
     TemporaryError,
 )
-from aggregator.http import make_client
 from aggregator.models import (
     ConsentPolicy,
     FetchResult,
@@ -31,9 +30,10 @@ from aggregator.models import (
     SourceState,
     StoredRef,
 )
-from aggregator.sources import FetchContext, Rechecker, Source
+from aggregator.sources import Rechecker, Source
 from aggregator.sources.bluesky import SOURCE, BlueskyOptions, BlueskySource
 from aggregator.sources.bluesky_parse import format_time
+from tests.support import Clock, Context
 
 NOW = datetime(2026, 8, 1, 12, 0, tzinfo=UTC)
 PASSWORD = "abcd-efgh-ijkl-mnop"
@@ -42,18 +42,6 @@ CAROL = make_profile("carol.example.com", display_name="Carol")
 SEARCH = "/xrpc/app.bsky.feed.searchPosts"
 LOGIN = "/xrpc/com.atproto.server.createSession"
 REFRESH = "/xrpc/com.atproto.server.refreshSession"
-
-
-@dataclass
-class Clock:
-    now: datetime = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 @dataclass
@@ -80,36 +68,33 @@ class Collector:
         }
         return SourceSpec("test", "launch", "bluesky", "127.0.0.1", self.tags, options)
 
-    def context(self, client: httpx.AsyncClient, **kw: Any) -> FetchContext:
-        return FetchContext(client, self.clock.now, self.env, consent=self.consent, **kw)
+    def context(self, **settings: Any) -> Context:
+        """What a run sees now; ``settings`` as :class:`Context`."""
+        return Context(
+            now=self.clock.now,
+            env=self.env,
+            consent=self.consent,
+            timeout=self.timeout,
+            transport=self.transport,
+            **settings,
+        )
 
     def run(self, *, horizon: datetime | None = None, max_pages: int = 20) -> FetchResult:
-        async def go() -> FetchResult:
-            async with self.client() as client:
-                ctx = self.context(client, horizon=horizon, max_pages=max_pages)
-                return await self.source.fetch(SourceState(self.spec(), self.state), ctx)
-
-        result = asyncio.run(go())
+        state = SourceState(self.spec(), self.state)
+        context = self.context(horizon=horizon, max_pages=max_pages)
+        result = context.run(lambda ctx: self.source.fetch(state, ctx))
         self.state = result.state
         return result
 
     def recheck(self, uris: Sequence[str]) -> RecheckResult:
         refs = [StoredRef(uri, (), None, NOW, None) for uri in uris]
-
-        async def go() -> RecheckResult:
-            async with self.client() as client:
-                ctx = self.context(client)
-                return await self.source.recheck(SourceState(self.spec(), self.state), refs, ctx)
-
-        return asyncio.run(go())
-
-    def client(self) -> httpx.AsyncClient:
-        return make_client(self.transport, timeout=httpx.Timeout(self.timeout))
+        state = SourceState(self.spec(), self.state)
+        return self.context().run(lambda ctx: self.source.recheck(state, refs, ctx))
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(NOW)
 
 
 @pytest.fixture(scope="module")
@@ -226,13 +211,10 @@ def test_the_session_is_reused_across_fetches_sources_and_tags(
 
 
 def test_concurrent_fetches_sign_in_once(sim: BlueskySim, collector: Collector) -> None:
-    async def both() -> None:
-        async with collector.client() as client:
-            ctx = collector.context(client)
-            state = SourceState(collector.spec())
-            await asyncio.gather(*(collector.source.fetch(state, ctx) for _ in range(4)))
-
-    asyncio.run(both())
+    state = SourceState(collector.spec())
+    collector.context().run(
+        lambda ctx: asyncio.gather(*(collector.source.fetch(state, ctx) for _ in range(4)))
+    )
 
     assert sim.logins == 1
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +25,7 @@ from aggregator.sources.bluesky_parse import (
 )
 from aggregator.sources.bluesky_xrpc import base_url, parse_session, pds_endpoint
 from tests.golden import DATA, assert_golden, to_jsonable
+from tests.support import mutations
 
 BLUESKY = DATA / "bluesky"
 CASES = ["searchPosts_tag_HCERES_latest", "getPosts_root_and_reply"]
@@ -388,45 +388,11 @@ def test_malformed_payloads_raise_parse_error(payload: Any) -> None:
         parse_posts(payload, CONSENT)
 
 
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
-    max_leaves=6,
-)
 REAL = [load(case) for case in CASES]
 
 
-def paths(obj: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    yield prefix
-    children = (
-        obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
-    )
-    for key, value in children:
-        yield from paths(value, (*prefix, key))
-
-
-@st.composite
-def mutated_payloads(draw: st.DrawFn) -> Any:
-    """A real payload with 1–4 values replaced by other JSON, deleted or truncated."""
-    root: dict[str, Any] = {"payload": copy.deepcopy(draw(st.sampled_from(REAL)))}
-    for _ in range(draw(st.integers(1, 4))):
-        path = draw(st.sampled_from(list(paths(root["payload"], ("payload",)))))
-        parent: Any = root
-        for key in path[:-1]:
-            parent = parent[key]
-        key, value = path[-1], parent[path[-1]]
-        action = draw(st.sampled_from(["replace", "delete", "truncate"]))
-        if action == "delete" and isinstance(parent, dict) and key != "payload":
-            del parent[key]
-        elif action == "truncate" and isinstance(value, (str, list)):
-            parent[key] = value[: draw(st.integers(0, max(0, len(value) - 1)))]
-        else:
-            parent[key] = draw(JSON)
-    return root["payload"]
-
-
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated_payloads())
+@given(st.sampled_from(REAL).flatmap(mutations))
 def test_mutated_real_payloads_parse_or_raise_parse_error(payload: Any) -> None:
     try:
         page = parse_posts(payload, CONSENT, now=datetime(2026, 1, 1, tzinfo=UTC))

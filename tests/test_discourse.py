@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import copy
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,7 +24,7 @@ from aggregator.exceptions import (
     SourceError,
     TemporaryError,
 )
-from aggregator.http import json_body, make_client
+from aggregator.http import json_body
 from aggregator.models import (
     FetchResult,
     ItemData,
@@ -35,7 +33,7 @@ from aggregator.models import (
     SourceState,
     StoredRef,
 )
-from aggregator.sources import FetchContext, Rechecker, Source, keys
+from aggregator.sources import Rechecker, Source, keys
 from aggregator.sources.discourse import SOURCE, DiscourseOptions
 from aggregator.sources.discourse_parse import (
     TopicRef,
@@ -47,6 +45,7 @@ from aggregator.sources.discourse_parse import (
     removal,
 )
 from tests.golden import DATA, assert_golden
+from tests.support import Clock, as_stored, mutations, run_fetch, run_recheck
 
 DC = DATA / "discourse"
 FORUM = "https://forum.example.org"
@@ -226,43 +225,8 @@ def test_malformed_topic_lists_raise_parse_error(payload: Any) -> None:
         parse_topic_list(payload)
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
-    max_leaves=8,
-)
-
-
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(value, dict):
-        for k, v in value.items():
-            found += _paths(v, (*prefix, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            found += _paths(v, (*prefix, i))
-    return found
-
-
-@st.composite
-def mutated(draw: st.DrawFn, case: str) -> Any:
-    payload = copy.deepcopy(load(case))
-    for _ in range(draw(st.integers(1, 4))):
-        path = draw(st.sampled_from(_paths(payload)))
-        if not path:
-            return draw(json_values)
-        parent = payload
-        for step in path[:-1]:
-            parent = parent[step]
-        if draw(st.booleans()):
-            parent[path[-1]] = draw(json_values)
-        else:
-            del parent[path[-1]]
-    return payload
-
-
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated("topic_4242"))
+@given(mutations(load("topic_4242")))
 def test_mutated_topics_parse_or_raise_parse_error(payload: Any) -> None:
     with contextlib.suppress(ParseError):
         topic = parse_topic(payload)
@@ -272,7 +236,7 @@ def test_mutated_topics_parse_or_raise_parse_error(payload: Any) -> None:
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated("tag_coproweek"))
+@given(mutations(load("tag_coproweek")))
 def test_mutated_topic_lists_parse_or_raise_parse_error(payload: Any) -> None:
     with contextlib.suppress(ParseError):
         parse_topic_list(payload)
@@ -292,14 +256,6 @@ def test_truncated_bodies_raise_parse_error(cut: int) -> None:
 
 
 @dataclass
-class Clock:
-    now: datetime = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@dataclass
 class Collector:
     """Runs the real fetcher repeatedly, carrying its state like the pipeline does."""
 
@@ -316,32 +272,23 @@ class Collector:
         return SourceState(spec=spec, state=self.state)
 
     def run(self, *, max_pages: int = 20, horizon: datetime | None = None) -> FetchResult:
-        async def go() -> FetchResult:
-            async with make_client(timeout=httpx.Timeout(1.0)) as client:
-                ctx = FetchContext(
-                    client=client,
-                    now=self.clock.now,
-                    env=self.env,
-                    max_pages=max_pages,
-                    horizon=horizon,
-                )
-                return await SOURCE.fetch(self.spec(), ctx)
-
         self.server.requests.clear()
-        result = asyncio.run(go())
-        self.state = json.loads(json.dumps(result.state))
+        result = run_fetch(
+            SOURCE,
+            self.spec(),
+            now=self.clock.now,
+            env=self.env,
+            max_pages=max_pages,
+            horizon=horizon,
+            timeout=1.0,
+        )
+        self.state = as_stored(result.state)
         return result
 
     def recheck(self, items: list[ItemData]) -> RecheckResult:
         refs = [StoredRef(i.key, i.aliases, i.url, i.created_at, str(i.raw["id"])) for i in items]
-
-        async def go() -> RecheckResult:
-            async with make_client() as client:
-                ctx = FetchContext(client=client, now=self.clock.now, env=self.env, horizon=NOW)
-                return await SOURCE.recheck(self.spec(), refs, ctx)
-
         self.server.requests.clear()
-        return asyncio.run(go())
+        return run_recheck(SOURCE, self.spec(), refs, now=self.clock.now, env=self.env, horizon=NOW)
 
     def paths(self) -> list[str]:
         return [r.path for r in self.server.requests]
@@ -349,7 +296,7 @@ class Collector:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(NOW)
 
 
 @pytest.fixture

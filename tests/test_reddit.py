@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import copy
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,7 +24,7 @@ from aggregator.exceptions import (
     SourceError,
     TemporaryError,
 )
-from aggregator.http import json_body, make_client
+from aggregator.http import json_body
 from aggregator.models import (
     FetchResult,
     RateLimit,
@@ -35,7 +33,7 @@ from aggregator.models import (
     SourceState,
     StoredRef,
 )
-from aggregator.sources import FetchContext, Rechecker, Source
+from aggregator.sources import Rechecker, Source
 from aggregator.sources.reddit import SOURCE, RedditOptions, RedditSource
 from aggregator.sources.reddit_parse import (
     parse_listing,
@@ -45,6 +43,7 @@ from aggregator.sources.reddit_parse import (
     search_query,
 )
 from tests.golden import DATA, assert_golden
+from tests.support import Clock, as_stored, mutations, run_fetch, run_recheck
 
 RD = DATA / "reddit"
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -183,43 +182,8 @@ def test_malformed_listings_raise_parse_error(payload: Any) -> None:
         parse_listing(payload)
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
-    max_leaves=8,
-)
-
-
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(value, dict):
-        for k, v in value.items():
-            found += _paths(v, (*prefix, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            found += _paths(v, (*prefix, i))
-    return found
-
-
-@st.composite
-def mutated(draw: st.DrawFn) -> Any:
-    payload = copy.deepcopy(load())
-    for _ in range(draw(st.integers(1, 4))):
-        path = draw(st.sampled_from(_paths(payload)))
-        if not path:
-            return draw(json_values)
-        parent = payload
-        for step in path[:-1]:
-            parent = parent[step]
-        if draw(st.booleans()):
-            parent[path[-1]] = draw(json_values)
-        else:
-            del parent[path[-1]]
-    return payload
-
-
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated())
+@given(mutations(load()))
 def test_mutated_listings_parse_or_raise_parse_error(payload: Any) -> None:
     with contextlib.suppress(ParseError):
         for item in parse_listing(payload, since=NOW - timedelta(days=400)).items:
@@ -239,14 +203,6 @@ def test_truncated_bodies_raise_parse_error(cut: int) -> None:
 
 
 # --- the fetcher -----------------------------------------------------------------------
-
-
-@dataclass
-class Clock:
-    now: datetime = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass
@@ -276,29 +232,24 @@ class Collector:
         spec = SourceSpec("r", "copro", "reddit", "r/CoproUK", ("coproweek",), options)
         return SourceState(spec=spec, state=self.state)
 
-    def context(self, client: httpx.AsyncClient, **kwargs: Any) -> FetchContext:
-        return FetchContext(client=client, now=self.clock.now, env=self.env, **kwargs)
-
     def run(self, *, max_pages: int = 20, horizon: datetime | None = None) -> FetchResult:
-        async def go() -> FetchResult:
-            async with make_client(timeout=httpx.Timeout(1.0)) as client:
-                ctx = self.context(client, max_pages=max_pages, horizon=horizon)
-                return await self.source.fetch(self.spec(), ctx)
-
         self.server.requests.clear()
-        result = asyncio.run(go())
-        self.state = json.loads(json.dumps(result.state))
+        result = run_fetch(
+            self.source,
+            self.spec(),
+            now=self.clock.now,
+            env=self.env,
+            max_pages=max_pages,
+            horizon=horizon,
+            timeout=1.0,
+        )
+        self.state = as_stored(result.state)
         return result
 
     def recheck(self, *fullnames: str) -> RecheckResult:
         refs = [StoredRef(f"reddit:{n}", (), None, NOW, n[3:]) for n in fullnames]
-
-        async def go() -> RecheckResult:
-            async with make_client() as client:
-                return await self.source.recheck(self.spec(), refs, self.context(client))
-
         self.server.requests.clear()
-        return asyncio.run(go())
+        return run_recheck(self.source, self.spec(), refs, now=self.clock.now, env=self.env)
 
     def searches(self) -> list[Request]:
         return [r for r in self.server.requests if r.path.endswith("/search")]
@@ -306,7 +257,7 @@ class Collector:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(NOW)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +30,7 @@ from aggregator.sources.wordpress_parse import (
     site_offset,
 )
 from tests.golden import DATA, assert_golden
+from tests.support import JSON_VALUES, mutations
 
 WP = DATA / "wordpress"
 TRICKY_SITE = "https://blog.example.fr"
@@ -302,52 +302,12 @@ def test_malformed_payloads_raise_parse_error(payload: Any) -> None:
 
 # --- Hypothesis: any mutation of a real payload parses or raises ParseError -----------
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
-    ),
-    max_leaves=8,
-)
-
-
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(value, dict):
-        for k, v in value.items():
-            found += _paths(v, (*prefix, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            found += _paths(v, (*prefix, i))
-    return found
-
-
-@st.composite
-def mutated_payloads(draw: st.DrawFn, cases: Any = CASES) -> Any:
-    case = draw(st.sampled_from(sorted(cases)))
-    payload = copy.deepcopy(load(case))
-    for _ in range(draw(st.integers(1, 4))):
-        paths = _paths(payload)
-        path = draw(st.sampled_from(paths))
-        if not path:
-            return draw(json_values)
-        parent = payload
-        for step in path[:-1]:
-            parent = parent[step]
-        action = draw(st.sampled_from(["replace", "delete", "truncate"]))
-        if action == "replace":
-            parent[path[-1]] = draw(json_values)
-        elif isinstance(parent, dict):
-            del parent[path[-1]]
-        elif action == "truncate":
-            del parent[path[-1] :]
-        else:
-            del parent[path[-1]]
-    return payload
+REAL_COMMENTS = [load(case) for case in sorted(CASES)]
+REAL_POSTS = [load(case) for case in sorted(POST_CASES)]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated_payloads())
+@given(st.sampled_from(REAL_COMMENTS).flatmap(mutations))
 def test_mutated_payloads_raise_only_parse_error(payload: Any) -> None:
     try:
         items = parse_comments(payload, site=TRICKY_SITE, post_url=TRICKY_POST)
@@ -359,7 +319,7 @@ def test_mutated_payloads_raise_only_parse_error(payload: Any) -> None:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated_payloads(POST_CASES))
+@given(st.sampled_from(REAL_POSTS).flatmap(mutations))
 def test_mutated_posts_raise_only_parse_error(payload: Any) -> None:
     try:
         item = parse_post(payload, site=TRICKY_SITE)
@@ -371,7 +331,7 @@ def test_mutated_posts_raise_only_parse_error(payload: Any) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(json_values)
+@given(JSON_VALUES)
 def test_any_json_value_parses_or_raises_parse_error(payload: Any) -> None:
     with contextlib.suppress(ParseError):
         parse_comments(payload, site=TRICKY_SITE, post_url=TRICKY_POST)

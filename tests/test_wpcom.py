@@ -3,9 +3,7 @@ simulated public-api.wordpress.com on 127.0.0.1 (real HTTP, real client, fixed c
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import copy
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,7 +17,7 @@ from hypothesis import strategies as st
 from aggregator.demo.httpserver import Fault, LoopbackServer, Request, Response
 from aggregator.demo.wpcom_sim import SimComment, WpcomSim, WpcomSite
 from aggregator.exceptions import ParseError, PermanentError, RateLimited, TemporaryError
-from aggregator.http import json_body, make_client
+from aggregator.http import json_body
 from aggregator.models import (
     FetchResult,
     ItemData,
@@ -28,10 +26,11 @@ from aggregator.models import (
     SourceState,
     StoredRef,
 )
-from aggregator.sources import FetchContext, Rechecker, Source, keys
+from aggregator.sources import Rechecker, Source, keys
 from aggregator.sources.wpcom import SOURCE, WpcomOptions
 from aggregator.sources.wpcom_parse import parse_comment, parse_post, parse_replies, post_ref
 from tests.golden import DATA, assert_golden
+from tests.support import as_stored, mutations, run_fetch, run_recheck
 
 WP = DATA / "wpcom"
 SITE = "https://fliegerblog.wordpress.com"
@@ -199,43 +198,8 @@ def test_malformed_posts_raise_parse_error(changes: dict[str, Any]) -> None:
         parse_post({**load("wpcom_v1_1_post_slug"), **changes}, site=SITE)
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
-    max_leaves=8,
-)
-
-
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(value, dict):
-        for k, v in value.items():
-            found += _paths(v, (*prefix, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            found += _paths(v, (*prefix, i))
-    return found
-
-
-@st.composite
-def mutated(draw: st.DrawFn, case: str) -> Any:
-    payload = copy.deepcopy(load(case))
-    for _ in range(draw(st.integers(1, 4))):
-        path = draw(st.sampled_from(_paths(payload)))
-        if not path:
-            return draw(json_values)
-        parent = payload
-        for step in path[:-1]:
-            parent = parent[step]
-        if draw(st.booleans()):
-            parent[path[-1]] = draw(json_values)
-        else:
-            del parent[path[-1]]
-    return payload
-
-
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated("wpcom_v1_1_post_replies"))
+@given(mutations(load("wpcom_v1_1_post_replies")))
 def test_mutated_replies_parse_or_raise_parse_error(payload: Any) -> None:
     with contextlib.suppress(ParseError):
         for item in parse_replies(payload, site=SITE, post_url=POST_URL).items:
@@ -244,7 +208,7 @@ def test_mutated_replies_parse_or_raise_parse_error(payload: Any) -> None:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated("wpcom_v1_1_post_slug"))
+@given(mutations(load("wpcom_v1_1_post_slug")))
 def test_mutated_posts_parse_or_raise_parse_error(payload: Any) -> None:
     with contextlib.suppress(ParseError):
         item = parse_post(payload, site=SITE)
@@ -317,25 +281,14 @@ class Blog:
         return SourceState(spec=spec, state=self.state)
 
     def fetch(self, *, max_pages: int = 20, now: datetime = NOW, **options: Any) -> FetchResult:
-        async def go() -> FetchResult:
-            async with make_client(timeout=httpx.Timeout(1.0)) as client:
-                ctx = FetchContext(client=client, now=now, max_pages=max_pages)
-                return await SOURCE.fetch(self.spec(**options), ctx)
-
         self.server.requests.clear()
-        result = asyncio.run(go())
-        self.state = json.loads(json.dumps(result.state))  # as the store keeps it
+        result = run_fetch(SOURCE, self.spec(**options), now=now, max_pages=max_pages, timeout=1.0)
+        self.state = as_stored(result.state)
         return result
 
     def recheck(self, *refs: str) -> RecheckResult:
         stored = [StoredRef(k, (), None, WRITTEN, None) for k in refs]
-
-        async def go() -> RecheckResult:
-            async with make_client() as client:
-                ctx = FetchContext(client=client, now=NOW)
-                return await SOURCE.recheck(self.spec(), stored, ctx)
-
-        return asyncio.run(go())
+        return run_recheck(SOURCE, self.spec(), stored, now=NOW)
 
     def paths(self) -> list[str]:
         return [r.path for r in self.server.requests]
@@ -555,14 +508,8 @@ def test_recheck_of_a_thread_it_cannot_list_whole_removes_nothing(blog: Blog) ->
     blog.fetch()
     blog.site.delete_comment(first.id)
 
-    async def go() -> RecheckResult:
-        async with make_client() as client:
-            ctx = FetchContext(client=client, now=NOW, max_pages=1)
-            return await SOURCE.recheck(
-                blog.spec(), [StoredRef(blog.key(first), (), None, NOW, None)], ctx
-            )
-
-    result = asyncio.run(go())
+    refs = [StoredRef(blog.key(first), (), None, NOW, None)]
+    result = run_recheck(SOURCE, blog.spec(), refs, now=NOW, max_pages=1)
     assert (result.items, result.gone) == ((), frozenset())
 
 

@@ -7,9 +7,8 @@ lose at most a fetch, never the items behind a cursor.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
-from datetime import date, datetime
+from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Engine, Table, and_, func, or_, select, update
@@ -18,23 +17,18 @@ from sqlalchemy.orm import Session
 
 from aggregator.exceptions import StoreError
 from aggregator.models import (
-    AuthorData,
-    Engagement,
-    ExcludedItem,
     FetchResult,
     IngestCounts,
-    ItemData,
     RecheckResult,
     SourceSpec,
     SourceState,
     StoredRef,
 )
 from aggregator.optouts import OptOutRule
-from aggregator.store import migrate, optouts
+from aggregator.store import migrate, optouts, runs
 from aggregator.store.engine import make_engine
-from aggregator.store.ingest import dialect_insert, ingest_items, tombstone_keys
+from aggregator.store.ingest import dialect_insert
 from aggregator.store.schema import (
-    Author,
     Event,
     FetchRun,
     Item,
@@ -43,49 +37,22 @@ from aggregator.store.schema import (
     OptOut,
     Source,
 )
+from aggregator.store.views import (
+    EventRecord,
+    SourceHealth,
+    StoredItemView,
+    describe_query,
+    event_record,
+    load_items,
+    source_state,
+)
 
 events_t = cast(Table, Event.__table__)
 sources_t = cast(Table, Source.__table__)
 fetch_runs_t = cast(Table, FetchRun.__table__)
 
 
-@dataclass(frozen=True, slots=True)
-class EventRecord:
-    slug: str
-    title: str
-    hashtags: tuple[str, ...]
-    timezone: str
-    starts: date
-    ends: date
-    lookback_days: int
-
-
-@dataclass(frozen=True, slots=True)
-class SourceHealth:
-    id: str
-    event: str
-    platform: str
-    target: str
-    enabled: bool
-    last_success_at: datetime | None
-    last_attempt_at: datetime | None
-    last_error: str | None
-    last_error_at: datetime | None
-    error_count: int
-    next_check_at: datetime | None
-    rate_limit: dict[str, Any] | None
-    items: int
-
-
-@dataclass(frozen=True, slots=True)
-class StoredItemView:
-    """An item as outputs see it, with provenance."""
-
-    id: int
-    item: ItemData
-    fetched_at: datetime
-    deleted: bool
-    source_ids: tuple[str, ...]
+__all__ = ["EventRecord", "SourceHealth", "Store", "StoredItemView", "describe_query"]
 
 
 class Store:
@@ -189,12 +156,12 @@ class Store:
     def events(self) -> list[EventRecord]:
         with Session(self.engine) as session:
             rows = session.scalars(select(Event).order_by(Event.starts, Event.slug)).all()
-            return [_event(row) for row in rows]
+            return [event_record(row) for row in rows]
 
     def event(self, slug: str) -> EventRecord | None:
         with Session(self.engine) as session:
             row = session.scalars(select(Event).where(Event.slug == slug)).first()
-            return _event(row) if row else None
+            return event_record(row) if row else None
 
     # -- sources ------------------------------------------------------------------
 
@@ -214,7 +181,7 @@ class Store:
             query = query.where(or_(Source.next_check_at.is_(None), Source.next_check_at <= due_at))
         with Session(self.engine) as session:
             rows = session.scalars(query.order_by(Source.next_check_at, Source.id)).all()
-            return [_source_state(row) for row in rows]
+            return [source_state(row) for row in rows]
 
     def health(self, event: str | None = None) -> list[SourceHealth]:
         counts = (
@@ -260,67 +227,16 @@ class Store:
     ) -> IngestCounts:
         """Store the items, the source's new state, the sources it discovered and the
         run, in one transaction."""
-        spec = source.spec
         with self.engine.begin() as conn:
-            for found in discovered:
-                stmt = dialect_insert(conn, sources_t).values(
-                    id=found.id,
-                    event_slug=found.event,
-                    platform=found.platform,
-                    target=found.target,
-                    options=dict(found.options),
-                    hashtags=list(found.hashtags),
-                    enabled=True,
-                    state={},
-                    error_count=0,
-                    created_at=now,
-                    next_check_at=now,
-                    origin="discovered",
-                    discovered_from=spec.id,
-                )
-                conn.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
-            counts = ingest_items(
-                conn, source_id=spec.id, event_slug=spec.event, result=result, now=now
+            return runs.record_success(
+                conn,
+                source,
+                result,
+                started_at=started_at,
+                now=now,
+                next_check_at=next_check_at,
+                discovered=discovered,
             )
-            optouts.record_exclusions(conn, spec.event, spec.id, result.excluded_items, now)
-            rate = result.rate_limit
-            conn.execute(
-                update(Source)
-                .where(Source.id == spec.id)
-                .values(
-                    state=dict(result.state),
-                    last_attempt_at=started_at,
-                    last_success_at=now,
-                    error_count=0,
-                    next_check_at=next_check_at,
-                    rate_limit=None
-                    if rate is None
-                    else {
-                        "limit": rate.limit,
-                        "remaining": rate.remaining,
-                        "reset_at": rate.reset_at.isoformat() if rate.reset_at else None,
-                    },
-                )
-            )
-            conn.execute(
-                fetch_runs_t.insert().values(
-                    source_id=spec.id,
-                    started_at=started_at,
-                    finished_at=now,
-                    status="not_modified" if result.not_modified else "ok",
-                    fetched=len(result.items),
-                    new=counts.new,
-                    updated=counts.updated,
-                    unchanged=counts.unchanged,
-                    deleted=counts.deleted,
-                    excluded=dict(result.excluded),
-                    requests=result.requests,
-                    query=result.query or describe_query(spec),
-                    cursor_before=result.cursor_before,
-                    cursor_after=result.cursor_after,
-                )
-            )
-        return counts
 
     def record_failure(
         self,
@@ -333,27 +249,8 @@ class Store:
     ) -> None:
         """The error becomes data on the source row; its state and items are untouched."""
         with self.engine.begin() as conn:
-            conn.execute(
-                update(Source)
-                .where(Source.id == source.spec.id)
-                .values(
-                    last_attempt_at=started_at,
-                    last_error=error,
-                    last_error_at=now,
-                    error_count=Source.error_count + 1,
-                    next_check_at=next_check_at,
-                )
-            )
-            conn.execute(
-                fetch_runs_t.insert().values(
-                    source_id=source.spec.id,
-                    started_at=started_at,
-                    finished_at=now,
-                    status="error",
-                    excluded={},
-                    query=describe_query(source.spec),
-                    error=error,
-                )
+            runs.record_failure(
+                conn, source, error, started_at=started_at, now=now, next_check_at=next_check_at
             )
 
     def recheck_candidates(
@@ -419,46 +316,8 @@ class Store:
     ) -> IngestCounts:
         """Edits, deletions and newly excluded items from a re-check, in one
         transaction; the source's own state and schedule are not touched."""
-        spec = source.spec
         with self.engine.begin() as conn:
-            counts = ingest_items(
-                conn,
-                source_id=spec.id,
-                event_slug=spec.event,
-                result=FetchResult(items=result.items, state={}),
-                now=now,
-            )
-            by_key = {r.key: r for r in refs}
-            excluded = [
-                ExcludedItem(key, reason, by_key[key].created_at if key in by_key else None)
-                for key, reason in result.excluded_keys.items()
-            ]
-            optouts.record_exclusions(conn, spec.event, spec.id, excluded, now)
-            deleted = tombstone_keys(conn, result.gone, now)
-            checked = [r.key for r in refs]
-            for start in range(0, len(checked), 500):
-                conn.execute(
-                    update(Item)
-                    .where(Item.key.in_(checked[start : start + 500]))
-                    .values(checked_at=now)
-                )
-            conn.execute(
-                fetch_runs_t.insert().values(
-                    source_id=spec.id,
-                    started_at=started_at,
-                    finished_at=now,
-                    status="recheck",
-                    fetched=len(result.items),
-                    new=counts.new,
-                    updated=counts.updated,
-                    unchanged=counts.unchanged,
-                    deleted=deleted,
-                    excluded=dict(result.excluded),
-                    requests=result.requests,
-                    query=f"re-check of {len(refs)} items on {spec.target}",
-                )
-            )
-        return replace(counts, deleted=deleted)
+            return runs.record_recheck(conn, source, refs, result, started_at=started_at, now=now)
 
     def fetch_runs(self, source_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
@@ -506,7 +365,7 @@ class Store:
             ids = [row.item_id for row in session.execute(ids_query)]
             for start in range(0, len(ids), batch):
                 chunk = ids[start : start + batch]
-                yield from _load_items(session, chunk, include_deleted)
+                yield from load_items(session, chunk, include_deleted)
                 session.expunge_all()
 
     def articles(self, event: str) -> list[StoredItemView]:
@@ -523,7 +382,7 @@ class Store:
                 )
                 .distinct()
             ).all()
-            return list(_load_items(session, ids, include_deleted=False))
+            return list(load_items(session, ids, include_deleted=False))
 
     # -- consent ------------------------------------------------------------------
 
@@ -590,87 +449,3 @@ class Store:
                 .where(ItemSource.event_slug == event, Item.deleted_at.is_not(None))
             ).scalar_one()
         return {"items": live, "deleted": deleted}
-
-
-def describe_query(spec: SourceSpec) -> str:
-    tags = " ".join(f"#{h}" for h in spec.hashtags)
-    return f"{spec.platform} {spec.target} {tags}".strip()
-
-
-def _load_items(
-    session: Session, ids: Sequence[int], include_deleted: bool
-) -> Iterable[StoredItemView]:
-    query = select(Item, Author).join(Author, Author.key == Item.author_key).where(Item.id.in_(ids))
-    if not include_deleted:
-        query = query.where(Item.deleted_at.is_(None))
-    rows = {r.Item.id: r for r in session.execute(query)}
-    # Replies may name their parent by an alias (a platform-local id): resolve it.
-    parents = {r.Item.in_reply_to for r in rows.values() if r.Item.in_reply_to}
-    resolved: dict[str, str] = {}
-    for start in range(0, len(parents), 500):
-        chunk = sorted(parents)[start : start + 500]
-        for alias, key in session.execute(
-            select(ItemAlias.alias, Item.key)
-            .join(Item, Item.id == ItemAlias.item_id)
-            .where(ItemAlias.alias.in_(chunk))
-        ):
-            resolved[alias] = key
-    sources: dict[int, list[str]] = {}
-    for item_id, source_id in session.execute(
-        select(ItemSource.item_id, ItemSource.source_id).where(ItemSource.item_id.in_(ids))
-    ):
-        sources.setdefault(item_id, []).append(source_id)
-    for id_ in ids:
-        row = rows.get(id_)
-        if row is None:
-            continue
-        i, a = row.Item, row.Author
-        yield StoredItemView(
-            id=i.id,
-            item=ItemData(
-                key=i.key,
-                platform=i.platform,
-                kind=i.kind,
-                url=i.url,
-                author=AuthorData(a.key, a.platform, a.name, a.handle, a.url, a.avatar_url),
-                html=i.html,
-                text=i.text,
-                created_at=i.created_at,
-                language=i.language,
-                edited_at=i.edited_at,
-                in_reply_to=resolved.get(i.in_reply_to, i.in_reply_to) if i.in_reply_to else None,
-                context_url=i.context_url,
-                title=i.title,
-                engagement=Engagement(i.replies_count, i.reposts_count, i.likes_count),
-                hashtags=tuple(i.hashtags),
-                links=tuple(i.links),
-                raw=i.raw,
-            ),
-            fetched_at=i.fetched_at,
-            deleted=i.deleted_at is not None,
-            source_ids=tuple(sorted(sources.get(id_, []))),
-        )
-
-
-def _event(e: Event) -> EventRecord:
-    return EventRecord(
-        e.slug, e.title, tuple(e.hashtags), e.timezone, e.starts, e.ends, e.lookback_days
-    )
-
-
-def _source_state(s: Source) -> SourceState:
-    return SourceState(
-        spec=SourceSpec(
-            id=s.id,
-            event=s.event_slug,
-            platform=s.platform,
-            target=s.target,
-            hashtags=tuple(s.hashtags),
-            options=s.options,
-        ),
-        state=s.state,
-        next_check_at=s.next_check_at,
-        last_success_at=s.last_success_at,
-        last_error=s.last_error,
-        error_count=s.error_count,
-    )

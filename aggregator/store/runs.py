@@ -1,0 +1,183 @@
+"""Writing the outcome of a fetch or a re-check: items, state, provenance, in the
+caller's transaction (one transaction per outcome, so state moves only with items)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import Connection, Table, update
+
+from aggregator.models import (
+    ExcludedItem,
+    FetchResult,
+    IngestCounts,
+    RecheckResult,
+    SourceSpec,
+    SourceState,
+    StoredRef,
+)
+from aggregator.store import optouts
+from aggregator.store.ingest import dialect_insert, ingest_items, tombstone_keys
+from aggregator.store.schema import FetchRun, Item, Source
+from aggregator.store.views import describe_query
+
+sources_t = cast(Table, Source.__table__)
+fetch_runs_t = cast(Table, FetchRun.__table__)
+
+
+def record_success(
+    conn: Connection,
+    source: SourceState,
+    result: FetchResult,
+    *,
+    started_at: datetime,
+    now: datetime,
+    next_check_at: datetime,
+    discovered: Sequence[SourceSpec] = (),
+) -> IngestCounts:
+    """The items, the source's new state, the sources it discovered and the run."""
+    spec = source.spec
+    for found in discovered:
+        stmt = dialect_insert(conn, sources_t).values(
+            id=found.id,
+            event_slug=found.event,
+            platform=found.platform,
+            target=found.target,
+            options=dict(found.options),
+            hashtags=list(found.hashtags),
+            enabled=True,
+            state={},
+            error_count=0,
+            created_at=now,
+            next_check_at=now,
+            origin="discovered",
+            discovered_from=spec.id,
+        )
+        conn.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
+    counts = ingest_items(conn, source_id=spec.id, event_slug=spec.event, result=result, now=now)
+    optouts.record_exclusions(conn, spec.event, spec.id, result.excluded_items, now)
+    rate = result.rate_limit
+    conn.execute(
+        update(Source)
+        .where(Source.id == spec.id)
+        .values(
+            state=dict(result.state),
+            last_attempt_at=started_at,
+            last_success_at=now,
+            error_count=0,
+            next_check_at=next_check_at,
+            rate_limit=None
+            if rate is None
+            else {
+                "limit": rate.limit,
+                "remaining": rate.remaining,
+                "reset_at": rate.reset_at.isoformat() if rate.reset_at else None,
+            },
+        )
+    )
+    conn.execute(
+        fetch_runs_t.insert().values(
+            source_id=spec.id,
+            started_at=started_at,
+            finished_at=now,
+            status="not_modified" if result.not_modified else "ok",
+            fetched=len(result.items),
+            new=counts.new,
+            updated=counts.updated,
+            unchanged=counts.unchanged,
+            deleted=counts.deleted,
+            excluded=dict(result.excluded),
+            requests=result.requests,
+            query=result.query or describe_query(spec),
+            cursor_before=result.cursor_before,
+            cursor_after=result.cursor_after,
+        )
+    )
+    return counts
+
+
+def record_failure(
+    conn: Connection,
+    source: SourceState,
+    error: str,
+    *,
+    started_at: datetime,
+    now: datetime,
+    next_check_at: datetime,
+) -> None:
+    """The error becomes data on the source row; its state and items are untouched."""
+    conn.execute(
+        update(Source)
+        .where(Source.id == source.spec.id)
+        .values(
+            last_attempt_at=started_at,
+            last_error=error,
+            last_error_at=now,
+            error_count=Source.error_count + 1,
+            next_check_at=next_check_at,
+        )
+    )
+    conn.execute(
+        fetch_runs_t.insert().values(
+            source_id=source.spec.id,
+            started_at=started_at,
+            finished_at=now,
+            status="error",
+            excluded={},
+            query=describe_query(source.spec),
+            error=error,
+        )
+    )
+
+
+def record_recheck(
+    conn: Connection,
+    source: SourceState,
+    refs: Sequence[StoredRef],
+    result: RecheckResult,
+    *,
+    started_at: datetime,
+    now: datetime,
+) -> IngestCounts:
+    """Edits, deletions and newly excluded items from a re-check, in one
+    transaction; the source's own state and schedule are not touched."""
+    spec = source.spec
+    counts = ingest_items(
+        conn,
+        source_id=spec.id,
+        event_slug=spec.event,
+        result=FetchResult(items=result.items, state={}),
+        now=now,
+    )
+    by_key = {r.key: r for r in refs}
+    excluded = [
+        ExcludedItem(key, reason, by_key[key].created_at if key in by_key else None)
+        for key, reason in result.excluded_keys.items()
+    ]
+    optouts.record_exclusions(conn, spec.event, spec.id, excluded, now)
+    deleted = tombstone_keys(conn, result.gone, now)
+    checked = [r.key for r in refs]
+    for start in range(0, len(checked), 500):
+        conn.execute(
+            update(Item).where(Item.key.in_(checked[start : start + 500])).values(checked_at=now)
+        )
+    conn.execute(
+        fetch_runs_t.insert().values(
+            source_id=spec.id,
+            started_at=started_at,
+            finished_at=now,
+            status="recheck",
+            fetched=len(result.items),
+            new=counts.new,
+            updated=counts.updated,
+            unchanged=counts.unchanged,
+            deleted=deleted,
+            excluded=dict(result.excluded),
+            requests=result.requests,
+            query=f"re-check of {len(refs)} items on {spec.target}",
+        )
+    )
+    return replace(counts, deleted=deleted)
