@@ -133,25 +133,7 @@ class Store:
         """A source that no configuration names (an imported file): kept with its
         provenance, never disabled by a reload, fetched only when ``enabled``."""
         with self.engine.begin() as conn:
-            stmt = dialect_insert(conn, sources_t).values(
-                id=spec.id,
-                event_slug=spec.event,
-                platform=spec.platform,
-                target=spec.target,
-                options=dict(spec.options),
-                hashtags=list(spec.hashtags),
-                enabled=enabled,
-                state={},
-                error_count=0,
-                created_at=now,
-                next_check_at=now if enabled else None,
-                origin=origin,
-            )
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["id"], set_={"options": dict(spec.options)}
-                )
-            )
+            runs.add_source(conn, spec, origin=origin, enabled=enabled, now=now)
 
     def events(self) -> list[EventRecord]:
         with Session(self.engine) as session:

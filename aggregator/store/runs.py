@@ -28,6 +28,41 @@ sources_t = cast(Table, Source.__table__)
 fetch_runs_t = cast(Table, FetchRun.__table__)
 
 
+def add_source(
+    conn: Connection,
+    spec: SourceSpec,
+    *,
+    origin: str,
+    enabled: bool,
+    now: datetime,
+    found_by: str | None = None,
+) -> None:
+    """A source no configuration names (discovered by another, or an imported file).
+    A discovered source that exists already is left as it is; an import updates its
+    options (the same file read again)."""
+    stmt = dialect_insert(conn, sources_t).values(
+        id=spec.id,
+        event_slug=spec.event,
+        platform=spec.platform,
+        target=spec.target,
+        options=dict(spec.options),
+        hashtags=list(spec.hashtags),
+        enabled=enabled,
+        state={},
+        error_count=0,
+        created_at=now,
+        next_check_at=now if enabled else None,
+        origin=origin,
+        discovered_from=found_by,
+    )
+    if found_by is not None:
+        conn.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
+    else:
+        conn.execute(
+            stmt.on_conflict_do_update(index_elements=["id"], set_={"options": dict(spec.options)})
+        )
+
+
 def record_success(
     conn: Connection,
     source: SourceState,
@@ -41,22 +76,7 @@ def record_success(
     """The items, the source's new state, the sources it discovered and the run."""
     spec = source.spec
     for found in discovered:
-        stmt = dialect_insert(conn, sources_t).values(
-            id=found.id,
-            event_slug=found.event,
-            platform=found.platform,
-            target=found.target,
-            options=dict(found.options),
-            hashtags=list(found.hashtags),
-            enabled=True,
-            state={},
-            error_count=0,
-            created_at=now,
-            next_check_at=now,
-            origin="discovered",
-            discovered_from=spec.id,
-        )
-        conn.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
+        add_source(conn, found, origin="discovered", enabled=True, now=now, found_by=spec.id)
     counts = ingest_items(conn, source_id=spec.id, event_slug=spec.event, result=result, now=now)
     optouts.record_exclusions(conn, spec.event, spec.id, result.excluded_items, now)
     rate = result.rate_limit
