@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("digest", help="render a digest of an event or of one day of it")
     d.add_argument("slug")
     d.add_argument("--date", type=date.fromisoformat, help="one day (YYYY-MM-DD, event time zone)")
-    d.add_argument("--format", default="html", choices=["html", "json"])
+    d.add_argument("--format", default="html", choices=["html", "markdown", "json"])
     d.add_argument("--output", "-o", help="file to write (default: under digest.output)")
     d.set_defaults(func=cmd_digest)
 
@@ -138,6 +138,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=cmd_demo)
     return p
+
+
+EXTENSIONS = {"markdown": "md"}
 
 
 def _app(args: argparse.Namespace) -> App:
@@ -223,13 +226,14 @@ def cmd_digest(args: argparse.Namespace) -> int:
     period = day_period(event, args.date) if args.date else event_period(event)
     context = build_context(app.store, event, period, now=app.clock())
     text = render(context, args.format, make_environment(app.settings.digest.templates))
+    extension = EXTENSIONS.get(args.format, args.format)
     target = (
         Path(args.output)
         if args.output
         else (
             app.settings.digest.output
             / event.slug
-            / f"{args.date.isoformat() if args.date else 'event'}.{args.format}"
+            / f"{args.date.isoformat() if args.date else 'event'}.{extension}"
         )
     )
     target.parent.mkdir(parents=True, exist_ok=True)

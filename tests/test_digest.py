@@ -132,7 +132,7 @@ def test_the_whole_event_includes_the_lookback_and_every_day(filled: Store) -> N
 
 def test_the_digest_renders_the_same_as_its_golden_file(filled: Store) -> None:
     ctx = build_context(filled, EVENT, day_period(EVENT, date(2026, 11, 20)), now=NOW)
-    for fmt, ext in (("html", "html"), ("json", "json")):
+    for fmt, ext in (("html", "html"), ("json", "json"), ("markdown", "md")):
         got = render(ctx, fmt)
         path = DATA / f"day.expected.{ext}"
         if os.environ.get("AGGREGATOR_UPDATE_GOLDEN"):
@@ -203,3 +203,21 @@ def test_a_day_of_comments_on_an_older_post_is_titled_by_that_post(store: Store)
     assert blog.post is not None
     assert blog.post.author.name == "Dan"
     assert ctx.totals.items == 1, "the older post titles the thread but is not the day's item"
+
+
+def test_markdown_keeps_peoples_words_inert(filled: Store) -> None:
+    from dataclasses import replace
+
+    ctx = build_context(filled, EVENT, day_period(EVENT, date(2026, 11, 20)), now=NOW)
+    section = ctx.platforms[0]
+    evil = replace(
+        section.threads[0].item,
+        text="[click](javascript:alert(1)) <script>x</script> *loud* `code`",
+    )
+    ctx = replace(
+        ctx, platforms=(replace(section, threads=(replace(section.threads[0], item=evil),)),)
+    )
+    page = render(ctx, "markdown")
+    assert "\\[click\\](javascript:alert(1))" in page
+    assert "<script>" not in page
+    assert "\\*loud\\*" in page

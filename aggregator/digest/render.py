@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
 from aggregator.digest.context import PLATFORM_LABELS, DigestContext
 from aggregator.sanitize import CLEANER
 
 PACKAGED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-FORMATS = {"html": "digest.html", "json": None}
+FORMATS = {"html": "digest.html", "markdown": "digest.md", "json": None}
 
 
 def make_environment(user_templates: Path | None = None) -> Environment:
@@ -29,13 +30,15 @@ def make_environment(user_templates: Path | None = None) -> Environment:
     loaders.append(FileSystemLoader(str(PACKAGED_TEMPLATES)))
     env = Environment(
         loader=ChoiceLoader(loaders),
-        autoescape=True,
+        # HTML and XML templates escape for HTML; Markdown templates escape with ``md``.
+        autoescape=select_autoescape(("html", "xml"), default_for_string=True, default=False),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
     env.filters["sanitized"] = sanitized
     env.filters["plural"] = plural
+    env.filters["md"] = markdown_escape
     env.filters["platform_label"] = lambda p: PLATFORM_LABELS.get(p, p)
     return env
 
@@ -44,6 +47,16 @@ def sanitized(html: str) -> Markup:
     """Stored HTML was sanitized on the way in; sanitizing again on the way out means
     a bug or an old row can never put script into a page."""
     return Markup(CLEANER.clean(html))
+
+
+# Inline text only (never at a line start): these are what could make emphasis, code,
+# links or raw HTML out of someone's words.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>])")
+
+
+def markdown_escape(text: str) -> str:
+    """Text from a platform, inert in Markdown: no links, emphasis or raw HTML of its own."""
+    return _MD_SPECIAL.sub(r"\\\1", text)
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:
