@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("digest", help="render a digest of an event or of one day of it")
     d.add_argument("slug")
     d.add_argument("--date", type=date.fromisoformat, help="one day (YYYY-MM-DD, event time zone)")
-    d.add_argument("--format", default="html", choices=["html", "markdown", "json"])
+    d.add_argument("--format", default="html", choices=["html", "paste", "markdown", "json"])
     d.add_argument("--output", "-o", help="file to write (default: under digest.output)")
     d.set_defaults(func=cmd_digest)
 
@@ -140,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-EXTENSIONS = {"markdown": "md"}
+EXTENSIONS = {"markdown": "md", "paste": "paste.html"}
 
 
 def _app(args: argparse.Namespace) -> App:

@@ -132,7 +132,12 @@ def test_the_whole_event_includes_the_lookback_and_every_day(filled: Store) -> N
 
 def test_the_digest_renders_the_same_as_its_golden_file(filled: Store) -> None:
     ctx = build_context(filled, EVENT, day_period(EVENT, date(2026, 11, 20)), now=NOW)
-    for fmt, ext in (("html", "html"), ("json", "json"), ("markdown", "md")):
+    for fmt, ext in (
+        ("html", "html"),
+        ("json", "json"),
+        ("markdown", "md"),
+        ("paste", "paste.html"),
+    ):
         got = render(ctx, fmt)
         path = DATA / f"day.expected.{ext}"
         if os.environ.get("AGGREGATOR_UPDATE_GOLDEN"):
@@ -221,3 +226,37 @@ def test_markdown_keeps_peoples_words_inert(filled: Store) -> None:
     assert "\\[click\\](javascript:alert(1))" in page
     assert "<script>" not in page
     assert "\\*loud\\*" in page
+
+
+def test_the_paste_fragment_survives_blog_filters_and_stays_safe(filled: Store) -> None:
+    from dataclasses import replace
+    from html.parser import HTMLParser
+
+    ctx = build_context(filled, EVENT, day_period(EVENT, date(2026, 11, 20)), now=NOW)
+    section = ctx.platforms[0]
+    evil = replace(section.threads[0].item, html='<p onclick="x()">hi<script>alert(1)</script></p>')
+    ctx = replace(
+        ctx, platforms=(replace(section, threads=(replace(section.threads[0], item=evil),)),)
+    )
+    fragment = render(ctx, "paste")
+
+    class Tags(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: set[str] = set()
+            self.open: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            self.seen.add(tag)
+            if tag not in {"br", "hr", "img", "wbr"}:  # void elements have no end tag
+                self.open.append(tag)
+
+        def handle_endtag(self, tag: str) -> None:
+            assert self.open.pop() == tag, f"</{tag}> closes something else"
+
+    tags = Tags()
+    tags.feed(fragment)
+    assert tags.open == [], "every element is closed"
+    # WordPress.com strips these; a fragment that relies on them breaks there.
+    assert not tags.seen & {"style", "script", "iframe", "html", "head", "body", "link"}
+    assert "onclick" not in fragment

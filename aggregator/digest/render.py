@@ -22,7 +22,12 @@ from aggregator.digest.context import PLATFORM_LABELS, DigestContext
 from aggregator.sanitize import CLEANER
 
 PACKAGED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-FORMATS = {"html": "digest.html", "markdown": "digest.md", "json": None}
+FORMATS = {
+    "html": "digest.html",
+    "paste": "digest-paste.html",
+    "markdown": "digest.md",
+    "json": None,
+}
 
 
 def make_environment(user_templates: Path | None = None) -> Environment:
