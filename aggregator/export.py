@@ -1,5 +1,5 @@
 """Exporting an event's items as JSON Lines or CSV, with documented fields
-(docs/export.md). Deleted items are never exported."""
+(README, "Export fields"). Deleted items are never exported."""
 
 from __future__ import annotations
 

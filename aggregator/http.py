@@ -53,6 +53,24 @@ def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
     return max(when - now, timedelta(0))
 
 
+async def send(
+    client: httpx.AsyncClient, method: str, url: str, *, what: str | None = None, **kwargs: Any
+) -> httpx.Response:
+    """``client.request`` with every transport failure mapped to a SourceError.
+
+    ``from None``: an httpx exception holds the request, headers (tokens) included, and
+    must not travel on in a traceback."""
+    what = what or _safe(url)
+    try:
+        return await client.request(method, url, **kwargs)
+    except httpx.TimeoutException:
+        raise TemporaryError(f"timeout fetching {what}") from None
+    except httpx.DecodingError as e:
+        raise ParseError(f"undecodable response from {what}: {e}") from None
+    except httpx.HTTPError as e:  # resets, refused connections, redirect loops
+        raise TemporaryError(f"{type(e).__name__} fetching {what}") from None
+
+
 async def get(
     client: httpx.AsyncClient,
     url: str,
@@ -63,14 +81,7 @@ async def get(
     allow: frozenset[int] = frozenset(),
 ) -> httpx.Response:
     """GET ``url``; return 2xx (and any status in ``allow``), raise SourceError otherwise."""
-    try:
-        response = await client.get(url, params=params, headers=headers)
-    except httpx.TimeoutException as e:
-        raise TemporaryError(f"timeout fetching {_safe(url)}") from e
-    except httpx.DecodingError as e:
-        raise ParseError(f"undecodable response from {_safe(url)}: {e}") from e
-    except httpx.HTTPError as e:  # resets, refused connections, redirect loops
-        raise TemporaryError(f"{type(e).__name__} fetching {_safe(url)}") from e
+    response = await send(client, "GET", url, params=params, headers=headers)
     status = response.status_code
     if status in allow or 200 <= status < 300:
         return response
@@ -87,7 +98,7 @@ async def get(
 
 def json_body(response: httpx.Response) -> Any:
     try:
-        # orjson: decoding is a visible share of ingest time (docs/performance.md)
+        # orjson: decoding is a visible share of ingest time (benchmarks/ingest.py)
         return orjson.loads(response.content)
     except (ValueError, UnicodeDecodeError) as e:
         raise ParseError(f"malformed JSON from {_safe(str(response.url))}: {e}") from e

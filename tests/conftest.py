@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
+from aggregator.demo.httpserver import LoopbackServer, Response
 from aggregator.store import Store
 from aggregator.store.engine import make_engine
 from tests.support import Clock
@@ -18,6 +19,13 @@ from tests.support import Clock
 POSTGRES_URL = os.environ.get(
     "AGGREGATOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+
+
+@pytest.fixture(scope="module")
+def loopback() -> Iterator[LoopbackServer]:
+    """One loopback server per test module; each test's ``server`` fixture sets its app."""
+    with LoopbackServer(lambda request: Response(500)) as server:
+        yield server
 
 
 @pytest.fixture

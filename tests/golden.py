@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 DATA = Path(__file__).parent / "data"
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 
 
 def to_jsonable(value: Any) -> Any:

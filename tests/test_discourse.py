@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -302,12 +302,6 @@ def clock() -> Clock:
 @pytest.fixture
 def forum(clock: Clock) -> DiscourseSim:
     return DiscourseSim(clock=clock)
-
-
-@pytest.fixture(scope="module")
-def loopback() -> Iterator[LoopbackServer]:
-    with LoopbackServer(lambda request: Response(500)) as server:
-        yield server
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -65,13 +65,6 @@ def clock() -> Clock:
 @pytest.fixture
 def sim(clock: Clock) -> MastodonSim:
     return MastodonSim(clock=clock, known_tags=["coproduction", "socialcare"])
-
-
-@pytest.fixture(scope="module")
-def loopback() -> Iterator[LoopbackServer]:
-    # One server per module: stopping one waits out serve_forever's 0.5 s poll.
-    with LoopbackServer(lambda request: Response(500)) as server:
-        yield server
 
 
 @pytest.fixture

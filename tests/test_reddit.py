@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -263,12 +262,6 @@ def clock() -> Clock:
 @pytest.fixture
 def sim(clock: Clock) -> RedditSim:
     return RedditSim(clock=clock, client_id="client-id", client_secret=SECRET)
-
-
-@pytest.fixture(scope="module")
-def loopback() -> Iterator[LoopbackServer]:
-    with LoopbackServer(lambda request: Response(500)) as server:
-        yield server
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -92,12 +92,6 @@ def clock() -> Clock:
 @pytest.fixture
 def sim(clock: Clock) -> XSim:
     return XSim(token=TOKEN, clock=clock)
-
-
-@pytest.fixture(scope="module")
-def loopback() -> Iterator[LoopbackServer]:
-    with LoopbackServer(lambda request: Response(500)) as server:
-        yield server
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ organisations are invented.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from html import escape
 from typing import Any
 
@@ -380,11 +380,6 @@ def wordpress_site_data() -> dict[str, Any]:
             for cid, parent, name, url, created, paragraphs in _COMMENTS
         ],
     }
-
-
-def demo_now() -> datetime:
-    """The demo's clock: the morning after the event, when the organiser reads."""
-    return datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 
 
 # Bluesky: (handle, display name, created (UTC), text, reply to index, counts)

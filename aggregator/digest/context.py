@@ -1,7 +1,7 @@
 """The digest context: everything a template may show, typed and built from the store.
 
 Templates never query anything; the JSON format is this context serialized, so its
-shape is the documented schema (docs/digest-json.md).
+shape is the documented schema (the dataclasses below; README, "Layout").
 """
 
 from __future__ import annotations

@@ -234,16 +234,9 @@ class Xrpc:
         where = f"{nsid} on {_host(url)}"
         self.requests += 1
         # `from None`: see "Secrets" in the module docstring.
-        try:
-            return await self.ctx.client.request(
-                method, url, params=params, json=body, headers=headers
-            )
-        except httpx.TimeoutException:
-            raise TemporaryError(f"timeout calling {where}") from None
-        except httpx.DecodingError:
-            raise ParseError(f"undecodable response from {where}") from None
-        except httpx.HTTPError as e:  # resets, refused connections, redirect loops
-            raise TemporaryError(f"{type(e).__name__} calling {where}") from None
+        return await http.send(
+            self.ctx.client, method, url, what=where, params=params, json=body, headers=headers
+        )
 
     def _retry_after(self, response: httpx.Response) -> timedelta | None:
         retry = http.parse_retry_after(response.headers.get("retry-after"), self.ctx.now)

@@ -162,24 +162,23 @@ class _Run:
         """GET JSON; ``(status, None)`` for a status in ``allow``. Only SourceError escapes."""
         self.requests += 1
         path = urlsplit(url).path
-        try:
-            for _ in range(5):
-                response = await self.ctx.client.get(
-                    url, params=params, headers=self.headers, follow_redirects=False
-                )
-                if not response.is_redirect:
-                    break
-                url, params = urljoin(str(response.url), response.headers["location"]), None
-                if not _same_origin(url, self.forum):
-                    raise PermanentError(f"{path} redirects off the forum ({urlsplit(url).netloc})")
-            else:
-                raise TemporaryError(f"too many redirects from {path}")
-        except httpx.TimeoutException:
-            raise TemporaryError(f"timeout fetching {path}") from None
-        except httpx.DecodingError as e:
-            raise ParseError(f"undecodable response from {path}: {e}") from None
-        except httpx.HTTPError as e:
-            raise TemporaryError(f"{type(e).__name__} fetching {path}") from None
+        for _ in range(5):
+            response = await http.send(
+                self.ctx.client,
+                "GET",
+                url,
+                what=path,
+                params=params,
+                headers=self.headers,
+                follow_redirects=False,
+            )
+            if not response.is_redirect:
+                break
+            url, params = urljoin(str(response.url), response.headers["location"]), None
+            if not _same_origin(url, self.forum):
+                raise PermanentError(f"{path} redirects off the forum ({urlsplit(url).netloc})")
+        else:
+            raise TemporaryError(f"too many redirects from {path}")
         status = response.status_code
         if status == 429:
             self._rate_limited(response, path)

@@ -41,7 +41,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aggregator import http
-from aggregator.exceptions import ParseError, PermanentError, RateLimited, TemporaryError
+from aggregator.exceptions import ParseError, PermanentError, RateLimited
 from aggregator.models import (
     ExcludedItem,
     FetchResult,
@@ -178,21 +178,14 @@ class _Run:
     async def page(self, tag: str, cursor: Mapping[str, str]) -> tuple[ParsedPage, httpx.Response]:
         url = f"{self.instance}/api/v1/timelines/tag/{quote(tag, safe='')}"
         self.requests += 1
-        try:
-            response = await http.get(
-                self.ctx.client,
-                url,
-                now=self.ctx.now,
-                params={**self.params, **cursor},
-                headers=self.headers,
-                allow=frozenset({429}),
-            )
-        # http.get maps transport failures; a redirect loop or a body that fails its
-        # Content-Encoding are request errors it lets through.
-        except httpx.DecodingError as e:
-            raise ParseError(f"undecodable body from {url}: {e}") from e
-        except httpx.HTTPError as e:
-            raise TemporaryError(f"{type(e).__name__} fetching {url}") from e
+        response = await http.get(
+            self.ctx.client,
+            url,
+            now=self.ctx.now,
+            params={**self.params, **cursor},
+            headers=self.headers,
+            allow=frozenset({429}),
+        )
         self.rate_limit = parse_rate_limit(response.headers) or self.rate_limit
         if response.status_code == 429:
             raise RateLimited(f"HTTP 429 from {url}", self._retry_after(response))

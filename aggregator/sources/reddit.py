@@ -195,17 +195,15 @@ class _Run:
         self.tokens.pop(key, None)
         self.requests += 1
         what = f"the access token request to {self.options.auth_url}"
-        try:
-            response = await self.ctx.client.post(
-                self.options.auth_url,
-                data={"grant_type": "client_credentials"},
-                auth=(client_id, secret),
-                headers={"User-Agent": self.options.user_agent},
-            )
-        except httpx.TimeoutException:
-            raise TemporaryError(f"timeout on {what}") from None
-        except httpx.HTTPError as e:
-            raise TemporaryError(f"{type(e).__name__} on {what}") from None
+        response = await http.send(
+            self.ctx.client,
+            "POST",
+            self.options.auth_url,
+            what=what,
+            data={"grant_type": "client_credentials"},
+            auth=(client_id, secret),
+            headers={"User-Agent": self.options.user_agent},
+        )
         status = response.status_code
         if status == 429:
             raise RateLimited(f"HTTP 429 on {what}", self._retry_after(response))

@@ -39,7 +39,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aggregator import http
-from aggregator.exceptions import ParseError, PermanentError, RateLimited, TemporaryError
+from aggregator.exceptions import ParseError, PermanentError, RateLimited
 from aggregator.models import (
     ExcludedItem,
     FetchResult,
@@ -203,12 +203,8 @@ class _Run:
                 headers={"Authorization": f"Bearer {self.token}"},
                 allow=_ERROR_STATUSES,
             )
-        # http.get maps transport failures; a redirect loop or a body that fails its
-        # Content-Encoding are request errors it lets through.
-        except httpx.DecodingError as e:
-            raise ParseError(self._scrub(f"undecodable body from {url}: {e}")) from e
-        except httpx.HTTPError as e:
-            raise TemporaryError(f"{type(e).__name__} fetching {url}") from e
+        except ParseError as e:  # the message may quote the body, and a body the request
+            raise ParseError(self._scrub(str(e))) from None
         self.rate_limit = parse_rate_limit(response.headers) or self.rate_limit
         if response.status_code in _ERROR_STATUSES:
             self._fail(response, url)
