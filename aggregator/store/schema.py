@@ -121,6 +121,12 @@ class Source(Base):
     origin: Mapped[str] = mapped_column(String(16), default="config", server_default="config")
     """``config`` (the file or the admin) or ``discovered`` (found by another source)."""
     discovered_from: Mapped[str | None] = mapped_column(String(1200))
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    """The worker fetching this source now (several ``aggregator run`` on one database)."""
+    lease_until: Mapped[datetime | None]
+    """When that lease lapses: a dead worker's sources go back to the pool then."""
+    failing_notice_at: Mapped[datetime | None]
+    """When the admins were told this source keeps failing (cleared on success)."""
 
 
 class Author(Base):
@@ -276,3 +282,45 @@ class FetchRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_fetch_runs_source_started", "source_id", "started_at"),)
+
+
+class ModerationDecision(Base):
+    """One organiser's decision (hide, pin, feature an item; hide an author), kept forever:
+    the current state of a target is its latest decision, and the log says who, when, why."""
+
+    __tablename__ = "moderation"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_slug: Mapped[str] = mapped_column(ForeignKey("events.slug", ondelete="CASCADE"))
+    target_kind: Mapped[str] = mapped_column(String(16))
+    """item | author"""
+    target: Mapped[str] = mapped_column(Key)
+    """The item's or the author's natural key."""
+    action: Mapped[str] = mapped_column(String(16))
+    """hide | show | pin | unpin | feature | unfeature"""
+    reason: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str] = mapped_column(Text)
+    decided_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_moderation_target", "event_slug", "target_kind", "target"),)
+
+
+class Delivery(Base):
+    """One digest delivery (an e-mail, an archive page) for one event and day: claimed by
+    one worker, sent once, retried on failure."""
+
+    __tablename__ = "deliveries"
+    event_slug: Mapped[str] = mapped_column(
+        ForeignKey("events.slug", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    """email | archive"""
+    status: Mapped[str] = mapped_column(String(16))
+    """claimed | sent | failed"""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_until: Mapped[datetime | None]
+    message_id: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
