@@ -273,3 +273,39 @@ class RunReport:
     next_check_at: datetime | None = None
     discovered: int = 0
     """Sources this fetch started following."""
+
+
+ModerationAction = Literal["hide", "show", "pin", "unpin", "feature", "unfeature"]
+MODERATION_ACTIONS: dict[str, tuple[str, ...]] = {
+    "item": ("hide", "show", "pin", "unpin", "feature", "unfeature"),
+    "author": ("hide", "show"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ModerationRecord:
+    """One organiser decision, as the log shows it."""
+
+    event: str
+    target_kind: str
+    """item | author"""
+    target: str
+    """The item's or the author's natural key."""
+    action: str
+    reason: str | None
+    decided_by: str
+    decided_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Moderation:
+    """An event's moderation now: each target's latest decision wins."""
+
+    hidden_items: frozenset[str] = frozenset()
+    hidden_authors: frozenset[str] = frozenset()
+    pinned: tuple[str, ...] = ()
+    """Item keys, most recently pinned first."""
+    featured: frozenset[str] = frozenset()
+
+    def hides(self, item: ItemData) -> bool:
+        return item.key in self.hidden_items or item.author.key in self.hidden_authors

@@ -19,13 +19,15 @@ from aggregator.exceptions import StoreError
 from aggregator.models import (
     FetchResult,
     IngestCounts,
+    Moderation,
+    ModerationRecord,
     RecheckResult,
     SourceSpec,
     SourceState,
     StoredRef,
 )
 from aggregator.optouts import OptOutRule
-from aggregator.store import migrate, optouts, runs
+from aggregator.store import migrate, moderation, optouts, runs
 from aggregator.store.engine import make_engine
 from aggregator.store.ingest import dialect_insert
 from aggregator.store.schema import (
@@ -365,6 +367,21 @@ class Store:
                 .distinct()
             ).all()
             return list(load_items(session, ids, include_deleted=False))
+
+    # -- moderation ---------------------------------------------------------------
+
+    def moderate(self, record: ModerationRecord) -> None:
+        """Record one organiser decision; it applies to every output from now on."""
+        with self.engine.begin() as conn:
+            moderation.decide(conn, record)
+
+    def moderation(self, event: str) -> Moderation:
+        with self.engine.connect() as conn:
+            return moderation.current(conn, event)
+
+    def moderation_log(self, event: str) -> list[ModerationRecord]:
+        with self.engine.connect() as conn:
+            return moderation.log(conn, event)
 
     # -- consent ------------------------------------------------------------------
 

@@ -34,9 +34,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["event_slug"], ["events.slug"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(
-        "ix_moderation_target", "moderation", ["event_slug", "target_kind", "target"]
-    )
+    op.create_index("ix_moderation_target", "moderation", ["event_slug", "target_kind", "target"])
     op.create_table(
         "deliveries",
         sa.Column("event_slug", sa.String(length=64), nullable=False),
