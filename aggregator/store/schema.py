@@ -170,7 +170,11 @@ class Item(Base):
     checked_at: Mapped[datetime | None]
     """Last time a re-check confirmed the item (edits, deletions)."""
 
-    __table_args__ = (Index("ix_items_created_at", "created_at"),)
+    __table_args__ = (
+        Index("ix_items_created_at", "created_at"),
+        # "New voices": has this author spoken before the period? One index probe each.
+        Index("ix_items_author_created", "author_key", "created_at"),
+    )
 
 
 class ItemSource(Base):
