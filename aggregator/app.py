@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from aggregator.config import EventSettings, Settings, source_specs
-from aggregator.decisions import Schedule
+from aggregator.decisions import EventWindow, Polling, Schedule
 from aggregator.http import make_client
 from aggregator.models import RunReport
 from aggregator.store import EventRecord, Store
-from aggregator.update import Updater
+from aggregator.update import HostGates, Updater
 
 
 def utcnow() -> datetime:
@@ -50,6 +50,38 @@ class App:
     def horizons(self) -> dict[str, datetime]:
         return {e.slug: horizon(event_record(e)) for e in self.settings.events}
 
+    def client(self) -> httpx.AsyncClient:
+        """The process's one HTTP client (connection pooling across every fetch)."""
+        timeout = httpx.Timeout(self.settings.fetch.timeout_seconds, connect=10.0)
+        return make_client(self.transport, timeout=timeout)
+
+    def updater(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        gates: HostGates | None = None,
+        worker: str | None = None,
+    ) -> Updater:
+        """The pipeline as configured; ``worker`` records results under its leases."""
+        f = self.settings.fetch
+        return Updater(
+            store=self.store,
+            client=client,
+            clock=self.clock,
+            schedule=self.schedule(),
+            env=self.env,
+            max_pages=f.max_pages,
+            concurrency=f.concurrency,
+            horizons=self.horizons(),
+            consents={e.slug: e.consent.policy() for e in self.settings.events},
+            optouts=self.store.optout_rules(),
+            recheck_until={e.slug: recheck_until(event_record(e)) for e in self.settings.events},
+            windows={e.slug: event_window(event_record(e)) for e in self.settings.events},
+            polling=Polling(quiet_after=f.quiet_after),
+            gates=gates or HostGates(f.per_host),
+            worker=worker,
+        )
+
     async def fetch(
         self,
         *,
@@ -61,24 +93,8 @@ class App:
         sources = self.store.sources(
             event=event, source_id=source_id, due_at=self.clock() if only_due else None
         )
-        timeout = httpx.Timeout(self.settings.fetch.timeout_seconds, connect=10.0)
-        async with make_client(self.transport, timeout=timeout) as client:
-            updater = Updater(
-                store=self.store,
-                client=client,
-                clock=self.clock,
-                schedule=self.schedule(),
-                env=self.env,
-                max_pages=self.settings.fetch.max_pages,
-                concurrency=self.settings.fetch.concurrency,
-                horizons=self.horizons(),
-                consents={e.slug: e.consent.policy() for e in self.settings.events},
-                optouts=self.store.optout_rules(),
-                recheck_until={
-                    e.slug: recheck_until(event_record(e)) for e in self.settings.events
-                },
-            )
-            return await updater.update(sources, on_done)
+        async with self.client() as client:
+            return await self.updater(client).update(sources, on_done)
 
 
 def build_app(
@@ -114,6 +130,17 @@ def event_record(event: EventSettings) -> EventRecord:
 
 
 RECHECK_DAYS_AFTER = 14
+FOLLOW_UP_DAYS = 2
+"""After an event, replies and write-ups keep coming for a while: polled as usual."""
+
+
+def event_window(event: EventRecord) -> EventWindow:
+    """The event's live days (local midnights, in UTC) and its follow-up."""
+    zone = ZoneInfo(event.timezone)
+    live_from = datetime.combine(event.starts, time(0), zone).astimezone(UTC)
+    end = datetime.combine(event.ends + timedelta(days=1), time(0), zone)
+    follow_up = datetime.combine(event.ends + timedelta(days=1 + FOLLOW_UP_DAYS), time(0), zone)
+    return EventWindow(live_from, end.astimezone(UTC), follow_up.astimezone(UTC))
 
 
 def recheck_until(event: EventRecord) -> datetime:

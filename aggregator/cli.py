@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
 import os
 import sys
@@ -18,8 +19,9 @@ from rich.table import Table
 from aggregator import __version__
 from aggregator.app import App, build_app
 from aggregator.config import find_config, load_settings
+from aggregator.digest.render import FORMATS
 from aggregator.exceptions import ConfigError, StoreError
-from aggregator.models import ConsentPolicy, RunReport
+from aggregator.models import MODERATION_ACTIONS, ConsentPolicy, ModerationRecord, RunReport
 from aggregator.optouts import BadRule, OptOutRule, parse_rule
 
 console = Console(stderr=True)
@@ -72,7 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("digest", help="render a digest of an event or of one day of it")
     d.add_argument("slug")
     d.add_argument("--date", type=date.fromisoformat, help="one day (YYYY-MM-DD, event time zone)")
-    d.add_argument("--format", default="html", choices=["html", "paste", "markdown", "json"])
+    d.add_argument("--format", default="html", choices=list(FORMATS))
+    d.add_argument(
+        "--base-url",
+        help="where the digest output folder is published (links between formats; "
+        "required by --format oembed)",
+    )
     d.add_argument("--output", "-o", help="file to write (default: under digest.output)")
     d.set_defaults(func=cmd_digest)
 
@@ -94,7 +101,23 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sources", help="each source's health")
     s.add_argument("--event")
+    s.add_argument(
+        "--json",
+        action="store_true",
+        help="JSON: last success and error, failures in a row, rate-limit headroom, "
+        "next check, the worker fetching it",
+    )
     s.set_defaults(func=cmd_sources)
+
+    r = sub.add_parser(
+        "run", help="the long-running collector: fetch sources as they come due (Ctrl-C stops)"
+    )
+    # Also accepted after `run`, where service managers tend to put it.
+    r.add_argument("--config", "-c", default=argparse.SUPPRESS, help="configuration file")
+    r.add_argument("--worker-id", help="this worker's name in leases (default: host:pid)")
+    r.add_argument("--once", action="store_true", help="fetch what is due once, then exit")
+    r.add_argument("--health-port", type=int, help="serve GET /healthz on 127.0.0.1 at this port")
+    r.set_defaults(func=cmd_run)
 
     o = sub.add_parser("optout", help="people or servers whose posts are never kept")
     os_ = o.add_subparsers(dest="optout_command", required=True)
@@ -113,6 +136,8 @@ def _parser() -> argparse.ArgumentParser:
     ls = os_.add_parser("list", help="the opt-out list")
     ls.set_defaults(func=cmd_optout_list)
 
+    _moderate_parser(sub)
+
     imp = sub.add_parser("import", help="import posts from files")
     isub = imp.add_subparsers(dest="import_command", required=True)
     ix = isub.add_parser(
@@ -121,6 +146,8 @@ def _parser() -> argparse.ArgumentParser:
     ix.add_argument("file")
     ix.add_argument("--event", required=True)
     ix.set_defaults(func=cmd_import_x)
+
+    _deliver_parsers(sub)
 
     db = sub.add_parser("db", help="database maintenance")
     dbs = db.add_subparsers(dest="db_command", required=True)
@@ -138,9 +165,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=cmd_demo)
     return p
-
-
-EXTENSIONS = {"markdown": "md", "paste": "paste.html"}
 
 
 def _app(args: argparse.Namespace) -> App:
@@ -214,8 +238,11 @@ def print_reports(reports: Sequence[RunReport]) -> None:
 
 def cmd_digest(args: argparse.Namespace) -> int:
     from aggregator.digest.context import build_context, day_period, event_period
-    from aggregator.digest.render import make_environment, render
+    from aggregator.digest.render import make_environment, published_path, render
 
+    if args.format == "oembed" and not args.base_url:
+        console.print("--format oembed needs --base-url (where the embed is published)")
+        return 2
     app = _app(args)
     event = app.store.event(args.slug)
     if event is None:
@@ -225,16 +252,15 @@ def cmd_digest(args: argparse.Namespace) -> int:
         return 1
     period = day_period(event, args.date) if args.date else event_period(event)
     context = build_context(app.store, event, period, now=app.clock())
-    text = render(context, args.format, make_environment(app.settings.digest.templates))
-    extension = EXTENSIONS.get(args.format, args.format)
+    env = make_environment(app.settings.digest.templates)
+    text = render(context, args.format, env, base_url=args.base_url)
+    if args.format == "oembed" and not args.output:
+        sys.stdout.write(text)
+        return 0
     target = (
         Path(args.output)
         if args.output
-        else (
-            app.settings.digest.output
-            / event.slug
-            / f"{args.date.isoformat() if args.date else 'event'}.{extension}"
-        )
+        else app.settings.digest.output / published_path(context, args.format)
     )
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, "utf-8")
@@ -262,12 +288,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         console.print(f"methods note -> {args.output}.methods.md")
     writer = write_csv if args.format == "csv" else write_jsonl
     views = app.store.iter_items(args.slug)
+    # Hidden by the organisers means hidden in every output, exports included.
+    moderation = app.store.moderation(args.slug)
     if args.output:
         with open(args.output, "w", encoding="utf-8", newline="") as fh:
-            n = writer(views, fh)
+            n = writer(views, fh, moderation)
         console.print(f"{n} items -> {args.output}")
     else:
-        writer(views, sys.stdout)
+        writer(views, sys.stdout, moderation)
     return 0
 
 
@@ -282,8 +310,33 @@ def _methods(app: App, slug: str) -> str:
     return methods_note(app.store, event, consent=consent, horizon=horizon(event), now=app.clock())
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from aggregator.service import default_worker_id, delivery_jobs, serve
+
+    app = _app(args)
+    return asyncio.run(
+        serve(
+            app,
+            worker=args.worker_id or default_worker_id(),
+            jobs=delivery_jobs(),
+            once=args.once,
+            health_port=args.health_port,
+        )
+    )
+
+
 def cmd_sources(args: argparse.Namespace) -> int:
     app = _app(args)
+    if args.json:
+        import orjson
+
+        from aggregator.service.health import as_json, source_reports
+
+        reports = source_reports(app.store, app.clock(), args.event)
+        sys.stdout.write(
+            orjson.dumps([as_json(r) for r in reports], option=orjson.OPT_INDENT_2).decode() + "\n"
+        )
+        return 0
     table = Table(title="sources")
     table.add_column("source", overflow="fold")
     for col in ("items", "last success", "errors", "last error", "next check"):
@@ -358,6 +411,84 @@ def cmd_optout_list(args: argparse.Namespace) -> int:
     return 0
 
 
+# `moderate ACTION TARGET`: item actions as the store names them, author actions suffixed.
+MODERATE_ACTIONS = {a: ("item", a) for a in MODERATION_ACTIONS["item"]} | {
+    f"{a}-author": ("author", a) for a in MODERATION_ACTIONS["author"]
+}
+
+
+def _moderate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    m = sub.add_parser(
+        "moderate",
+        help="hide, show, pin or feature an item, hide an author; `log` shows the decisions",
+    )
+    m.add_argument("slug")
+    m.add_argument("action", choices=[*MODERATE_ACTIONS, "log"])
+    m.add_argument(
+        "target",
+        nargs="?",
+        help="an item key or address; for *-author: an author key, @name@server, "
+        "name.bsky.social or a profile URL",
+    )
+    m.add_argument("--reason", help="why (kept in the log)")
+    m.add_argument("--by", help="who decided (default: your user name)")
+    m.set_defaults(func=cmd_moderate)
+
+
+def cmd_moderate(args: argparse.Namespace) -> int:
+    if (args.action == "log") != (args.target is None):
+        wanted = "takes no target" if args.action == "log" else "needs a target"
+        console.print(f"[red]moderate {args.action} {wanted}[/]", highlight=False)
+        return 2
+    app = _app(args)
+    if app.store.event(args.slug) is None:
+        console.print(f"no event {args.slug!r}", soft_wrap=True)
+        return 1
+    if args.action == "log":
+        return _moderation_log(app, args.slug)
+    kind, action = MODERATE_ACTIONS[args.action]
+    find = app.store.find_items if kind == "item" else app.store.find_authors
+    keys = find(args.slug, args.target)
+    if not keys:
+        looked_for = (
+            "item with that key or address"
+            if kind == "item"
+            else "author with that key, handle or profile address"
+        )
+        console.print(
+            f"[red]{args.target!r}:[/] event {args.slug} has no {looked_for}; "
+            f"`aggregator export {args.slug} --format csv` lists its items' "
+            "key, url, author_handle and author_url",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 2
+    by = args.by or _user()
+    now = app.clock()
+    for key in keys:
+        app.store.moderate(ModerationRecord(args.slug, kind, key, action, args.reason, by, now))
+        out.print(f"{args.action} {key}", highlight=False, soft_wrap=True)
+    return 0
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in the environment or the passwd file
+        return "unknown"
+
+
+def _moderation_log(app: App, slug: str) -> int:
+    table = Table(title=f"moderation of {slug}")
+    for col in ("when", "who", "action", "target", "why"):
+        table.add_column(col, overflow="fold")
+    for r in app.store.moderation_log(slug):
+        action = r.action if r.target_kind == "item" else f"{r.action}-author"
+        table.add_row(_when(r.decided_at), r.decided_by, action, r.target, r.reason or "")
+    out.print(table)
+    return 0
+
+
 def cmd_import_x(args: argparse.Namespace) -> int:
     from aggregator.exceptions import ParseError
     from aggregator.x_import import import_items
@@ -378,6 +509,75 @@ def cmd_import_x(args: argparse.Namespace) -> int:
     )
     if report.skipped:
         out.print("left out: " + ", ".join(f"{k} {v}" for k, v in sorted(report.skipped.items())))
+    return 0
+
+
+def _deliver_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    d = sub.add_parser(
+        "deliver", help="deliver the daily digests due now (or one day's) by e-mail and archive"
+    )
+    d.add_argument("--event", help="only this event")
+    d.add_argument(
+        "--date", type=date.fromisoformat, help="this local day (YYYY-MM-DD), due or not"
+    )
+    d.add_argument("--channel", choices=["email", "archive"], help="only this channel")
+    d.add_argument(
+        "--force", action="store_true", help="with --date: deliver again what was delivered"
+    )
+    d.set_defaults(func=cmd_deliver)
+    a = sub.add_parser("archive", help="(re)write the static archive of the daily digests")
+    a.add_argument("--event", help="only this event (and the front page)")
+    a.set_defaults(func=cmd_archive)
+
+
+def cmd_deliver(args: argparse.Namespace) -> int:
+    from aggregator.deliver.jobs import active_channels, default_worker, deliver, deliver_due
+
+    if args.force and not args.date:
+        console.print("[red]--force needs --date[/] (one day, delivered again)", highlight=False)
+        return 2
+    app = _app(args)
+    if args.event and app.store.event(args.event) is None:
+        console.print(f"no event {args.event!r}", soft_wrap=True)
+        return 1
+    if args.channel and args.channel not in active_channels(app.settings):
+        console.print(
+            f"[red]{args.channel} is not configured:[/] see [delivery] channels and [email] "
+            "in config/README.md",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 2
+    channels = [args.channel] if args.channel else None
+    worker = "cli:" + default_worker()
+    if args.date:
+        slugs = [args.event] if args.event else [e.slug for e in app.settings.events]
+        outcomes = [
+            o
+            for slug in slugs
+            for o in deliver(app, worker, slug, args.date, channels=channels, force=args.force)
+        ]
+    else:
+        outcomes = deliver_due(app, worker, event=args.event, channels=channels)
+    table = Table(title="deliveries")
+    for col in ("event", "day", "channel", "result", "detail"):
+        table.add_column(col, overflow="fold")
+    for o in outcomes:
+        colour = {"sent": "green", "failed": "red"}.get(o.status, "default")
+        table.add_row(o.event, o.day.isoformat(), o.channel, f"[{colour}]{o.status}[/]", o.detail)
+    out.print(table if outcomes else "nothing due")
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def cmd_archive(args: argparse.Namespace) -> int:
+    from aggregator.deliver.jobs import write_archive
+
+    app = _app(args)
+    if args.event and app.store.event(args.event) is None:
+        console.print(f"no event {args.event!r}", soft_wrap=True)
+        return 1
+    written = write_archive(app, event=args.event)
+    out.print(f"{written} files -> {app.settings.digest.output}", soft_wrap=True)
     return 0
 
 

@@ -13,8 +13,9 @@ import re
 import tomllib
 from collections.abc import Mapping
 from datetime import date
+from datetime import time as LocalTime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -57,6 +58,39 @@ class FetchSettings(_Model):
     )
     timeout_seconds: float = Field(20, gt=0, description="Per-request HTTP timeout.")
     concurrency: int = Field(8, ge=1, le=256, description="Sources fetched at once.")
+    per_host: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Sources fetched at once from one host (one server, one API), per process.",
+    )
+    quiet_after: int = Field(
+        3,
+        ge=0,
+        le=100,
+        description="Fetches in a row without a new item after which a source is polled "
+        "half as often (and again after as many more, up to 8x); 0 never slows down.",
+    )
+
+
+class ServiceSettings(_Model):
+    """``[service]``: the long-running collector (`aggregator run`)."""
+
+    tick_seconds: float = Field(
+        30, gt=0, le=3600, description="How often the service looks for due sources."
+    )
+    lease_seconds: float = Field(
+        600,
+        gt=0,
+        description="How long a worker holds a source it is fetching; longer than any "
+        "fetch. A dead worker's sources are taken over after this.",
+    )
+    grace_seconds: float = Field(
+        20,
+        ge=0,
+        description="On SIGTERM/SIGINT, how long fetches under way may finish before they "
+        "are cancelled (nothing of a cancelled fetch is written).",
+    )
 
 
 class DigestSettings(_Model):
@@ -67,6 +101,116 @@ class DigestSettings(_Model):
     )
     output: Path = Field(
         Path("digests"), description="Where `aggregator digest` writes when no --output is given."
+    )
+
+
+class DeliverySettings(_Model):
+    """``[delivery]``: when daily digests go out, and the static archive they go into."""
+
+    time: LocalTime = Field(
+        LocalTime(7, 30),
+        description="Local time (event time zone) at which the previous day's digest is sent.",
+    )
+    days_after: int = Field(
+        2, ge=0, le=60, description="Days after `ends` that still get a daily digest."
+    )
+    channels: tuple[Literal["archive", "email"], ...] = Field(
+        ("archive", "email"),
+        description="How daily digests are delivered: `archive` pages and feed, `email`.",
+    )
+    catch_up_hours: float = Field(
+        36,
+        gt=0,
+        description="A digest missed while the service was down is still delivered this "
+        "long after its send time; older ones only with `aggregator deliver --date`.",
+    )
+    max_attempts: int = Field(5, ge=1, le=100, description="Tries per digest and channel.")
+    retry_minutes: float = Field(
+        5, gt=0, description="Wait before the first retry of a failed delivery; doubles each time."
+    )
+    claim_minutes: float = Field(
+        10,
+        gt=0,
+        description="How long one worker holds a delivery; a crashed worker's delivery is "
+        "taken over after this.",
+    )
+    notify_after_hours: float = Field(
+        12,
+        gt=0,
+        description="A source failing for this long without a success is reported once "
+        "to the admins.",
+    )
+    base_url: str | None = Field(
+        None,
+        description="Public address of the archive (https://digests.example.org/), used for "
+        "absolute links in the Atom feed and e-mails.",
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"{v!r} is not an http(s) URL")
+        return v if v is None or v.endswith("/") else v + "/"
+
+
+class EmailSettings(_Model):
+    """``[email]``: how digests and notices are e-mailed. Off until `host` is set."""
+
+    host: str | None = Field(None, description="SMTP server; e-mail is off when unset.")
+    port: int = Field(587, ge=1, le=65535, description="SMTP port (587 starttls, 465 ssl).")
+    security: Literal["starttls", "ssl", "none"] = Field(
+        "starttls",
+        description="`starttls`, `ssl` (implicit TLS) or `none` (only for a local relay).",
+    )
+    username: str | None = Field(None, description="SMTP login, if the server needs one.")
+    password_env: str | None = Field(
+        None, description="Name of the environment variable holding the SMTP password."
+    )
+    timeout_seconds: float = Field(30, gt=0, description="SMTP connection timeout.")
+    sender: str | None = Field(
+        None, description="The From address (`Digest <digest@example.org>`); required with host."
+    )
+    to: tuple[str, ...] = Field((), description="Recipients shown in To.")
+    bcc: tuple[str, ...] = Field(
+        (), description="Recipients not shown to each other (a mailing list of readers)."
+    )
+    admins: tuple[str, ...] = Field((), description="Who is told when a source keeps failing.")
+    list_unsubscribe: tuple[str, ...] = Field(
+        (),
+        description="List-Unsubscribe targets: `mailto:` and/or `https:` URIs.",
+    )
+    message_id_domain: str | None = Field(
+        None, description="Domain of Message-IDs and List-Ids; default: the sender's domain."
+    )
+
+    @field_validator("list_unsubscribe")
+    @classmethod
+    def _unsubscribe(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for uri in v:
+            if not re.match(r"^(mailto:[^\s<>]+@[^\s<>]+|https?://[^\s<>]+)$", uri):
+                raise ValueError(f"{uri!r} is not a mailto: or http(s) URI")
+        return v
+
+    @model_validator(mode="after")
+    def _complete(self) -> EmailSettings:
+        if self.host is None:
+            return self
+        if not self.sender or "@" not in self.sender:
+            raise ValueError("with a host, `sender` must be an e-mail address")
+        if self.username and not self.password_env:
+            raise ValueError("with a username, name the password's variable in `password_env`")
+        if self.message_id_domain is None and not self.sender.rstrip(">").rpartition("@")[2]:
+            raise ValueError("set `message_id_domain`")
+        return self
+
+
+class EventDeliverySettings(_Model):
+    """``[events.delivery]``: one event's own send time and days after."""
+
+    time: LocalTime | None = Field(None, description="Overrides delivery.time for this event.")
+    days_after: int | None = Field(
+        None, ge=0, le=60, description="Overrides delivery.days_after for this event."
     )
 
 
@@ -133,6 +277,9 @@ class EventSettings(_Model):
     consent: ConsentSettings = Field(
         ConsentSettings(), description="Whose posts are collected; see [events.consent]."
     )
+    delivery: EventDeliverySettings = Field(
+        EventDeliverySettings(), description="This event's send time; see [events.delivery]."
+    )
 
     @field_validator("slug")
     @classmethod
@@ -174,6 +321,13 @@ class Settings(_Model):
     database: DatabaseSettings = Field(DatabaseSettings(), description="Where items are stored.")
     fetch: FetchSettings = Field(FetchSettings(), description="How sources are polled.")
     digest: DigestSettings = Field(DigestSettings(), description="How digests are rendered.")
+    service: ServiceSettings = Field(
+        ServiceSettings(), description="The long-running collector (`aggregator run`)."
+    )
+    delivery: DeliverySettings = Field(
+        DeliverySettings(), description="Daily digests: when, and the archive."
+    )
+    email: EmailSettings = Field(EmailSettings(), description="How digests are e-mailed.")
     events: tuple[EventSettings, ...] = Field((), description="The events followed.")
 
     @model_validator(mode="after")

@@ -8,9 +8,10 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from aggregator.exceptions import PermanentError, RateLimited, SourceError
-from aggregator.models import Engagement, ItemData
+from aggregator.models import Engagement, ItemData, RateLimit, SourceSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +115,17 @@ def next_check_after_success(
     schedule: Schedule,
     hint: datetime | None = None,
     rng: random.Random | None = None,
+    rate_limit: RateLimit | None = None,
 ) -> datetime:
+    """The interval plus jitter; later when the source asks for it (``hint``) or when its
+    rate-limit budget is nearly spent (then just past the reset, see :func:`headroom_wait`)."""
     rng = rng or random.Random()
     when = now + schedule.interval * (1 + rng.uniform(0, schedule.jitter))
     if hint is not None and hint > when:
         when = hint
+    reset = headroom_wait(rate_limit, now)
+    if reset is not None and reset > when:
+        when = reset
     return when
 
 
@@ -140,6 +147,129 @@ def next_check_after_failure(
         wait = max(wait if error_count > 1 else timedelta(0), error.retry_after)
         wait = max(wait, timedelta(seconds=1))
     return now + wait * (1 + rng.uniform(0, schedule.jitter))
+
+
+LOW_HEADROOM = 0.05
+"""A budget with this share of its limit left (or 2 requests) counts as spent: the
+sources stop paging there too, so what is left absorbs requests already in flight."""
+PAST_RESET = timedelta(seconds=1)
+"""Checked this long after a reset, so two clocks a little apart never meet before it."""
+
+
+def headroom_wait(rate: RateLimit | None, now: datetime) -> datetime | None:
+    """When a nearly spent budget comes back: just past its reset, or ``None`` when there
+    is headroom (or the platform did not say)."""
+    if rate is None or rate.remaining is None or rate.reset_at is None:
+        return None
+    floor = max(2, int((rate.limit or 0) * LOW_HEADROOM))
+    if rate.remaining > floor or rate.reset_at <= now:
+        return None
+    return rate.reset_at + PAST_RESET
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """A rate-limit reading: which shared budget (:func:`budget_key`), what was left,
+    and when it was read."""
+
+    key: str
+    rate_limit: RateLimit
+    seen_at: datetime
+
+
+def budget_holds(budgets: Iterable[Budget], now: datetime) -> dict[str, datetime]:
+    """Budget key -> when sources sharing that budget may be fetched again.
+
+    Several sources can spend one budget (two X searches on one bearer token, several
+    events on one Mastodon server): the latest reading of each budget speaks for all of
+    them, so a source whose own last reading looked healthy still waits for the reset."""
+    latest: dict[str, Budget] = {}
+    for b in budgets:
+        if b.key not in latest or b.seen_at > latest[b.key].seen_at:
+            latest[b.key] = b
+    holds = {}
+    for key, b in latest.items():
+        until = headroom_wait(b.rate_limit, now)
+        if until is not None:
+            holds[key] = until
+    return holds
+
+
+_ADDRESS_OPTIONS = ("api", "api_root", "instance", "service", "forum", "url", "post")
+"""Options naming where a platform's requests go, most specific first (a WordPress.com
+source names its post on the blog, but its requests go to ``api``)."""
+
+
+def host_key(spec: SourceSpec) -> str:
+    """The host a source's requests go to (``host:port``), for the per-host cap; the
+    platform name where no option names an address."""
+    for name in _ADDRESS_OPTIONS:
+        value = spec.options.get(name)
+        if isinstance(value, str):
+            netloc = urlsplit(value).netloc.lower()
+            if netloc:
+                return netloc
+    return spec.platform
+
+
+def budget_key(spec: SourceSpec) -> str:
+    """Which rate-limit budget a source spends: per platform, host and credential (the
+    environment variable naming a token is the token's identity here; anonymous
+    requests share the host's per-address budget)."""
+    credential = ",".join(
+        f"{k}={v}" for k, v in sorted(spec.options.items()) if k.endswith("_env") and v
+    )
+    return f"{spec.platform}|{host_key(spec)}|{credential}"
+
+
+@dataclass(frozen=True, slots=True)
+class EventWindow:
+    """An event's phases as instants (UTC): live from local midnight of its first day to
+    local midnight after its last; then a follow-up, when replies and write-ups arrive."""
+
+    live_from: datetime
+    live_until: datetime
+    follow_up_until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Polling:
+    """How the interval adapts to an event's phase and to a source's activity."""
+
+    live_factor: float = 1 / 3
+    """During the event: the conversation is fastest, so are we."""
+    after_factor: float = 4
+    """After the follow-up: late replies trickle in."""
+    quiet_after: int = 3
+    """This many fetches in a row without a new item make a source quiet; each further
+    such run doubles its interval again (0: never)."""
+    quiet_cap: int = 8
+    """At most this factor for quietness."""
+    longest: timedelta = timedelta(days=1)
+    """No source waits longer than this (or its base interval, if that is longer)."""
+
+
+def poll_interval(
+    base: timedelta,
+    now: datetime,
+    window: EventWindow | None,
+    quiet_runs: int,
+    polling: Polling = Polling(),
+) -> timedelta:
+    """The interval before a source's next check (before jitter, hints and budgets).
+
+    ``quiet_runs``: how many of its latest fetches in a row stored no new item, this one
+    included. Normal before the event (its look-back) and in the follow-up; faster while
+    it is live; slower after it; slower still while a source is quiet."""
+    factor = 1.0
+    if window is not None:
+        if window.live_from <= now < window.live_until:
+            factor = polling.live_factor
+        elif now >= window.follow_up_until:
+            factor = polling.after_factor
+    if polling.quiet_after > 0 and quiet_runs >= polling.quiet_after:
+        factor *= min(2 ** min(quiet_runs // polling.quiet_after, 16), polling.quiet_cap)
+    return min(base * factor, max(base, polling.longest))
 
 
 RECHECK_MIN = timedelta(minutes=10)

@@ -6,6 +6,7 @@ records it on the source row and moves on. Anything else is a bug and is logged 
     AggregatorError
     ├── ConfigError            bad configuration: names the file, the key, what is allowed
     ├── StoreError             the database is unreachable or its schema is not current
+    ├── SendError              a digest or notice could not be handed to SMTP; retried later
     └── SourceError            one source failed this time; retried later
         ├── TemporaryError     timeout, connection reset, 5xx
         │   └── RateLimited    429 (or an exhausted budget); carries ``retry_after``
@@ -32,6 +33,11 @@ class ConfigError(AggregatorError):
 
 class StoreError(AggregatorError):
     pass
+
+
+class SendError(AggregatorError):
+    """A message could not be handed to the SMTP server this time: recorded on the
+    delivery and retried later."""
 
 
 class SourceError(AggregatorError):

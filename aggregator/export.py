@@ -1,5 +1,6 @@
 """Exporting an event's items as JSON Lines or CSV, with documented fields
-(README, "Export fields"). Deleted items are never exported."""
+(README, "Export fields"). Deleted items are never exported, nor items the organisers
+hid (or whose author they hid): pass the event's ``Store.moderation``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
+from aggregator.models import Moderation
 from aggregator.store import StoredItemView
 
 FIELDS = (
@@ -62,19 +64,31 @@ def record(view: StoredItemView) -> dict[str, Any]:
     }
 
 
-def write_jsonl(views: Iterable[StoredItemView], out: TextIO) -> int:
+def visible(views: Iterable[StoredItemView], moderation: Moderation) -> Iterator[StoredItemView]:
+    return (v for v in views if not moderation.hides(v.item))
+
+
+def write_jsonl(
+    views: Iterable[StoredItemView],
+    out: TextIO,
+    moderation: Moderation = Moderation(),  # noqa: B008 (immutable)
+) -> int:
     n = 0
-    for view in views:
+    for view in visible(views, moderation):
         out.write(json.dumps(record(view), ensure_ascii=False) + "\n")
         n += 1
     return n
 
 
-def write_csv(views: Iterable[StoredItemView], out: TextIO) -> int:
+def write_csv(
+    views: Iterable[StoredItemView],
+    out: TextIO,
+    moderation: Moderation = Moderation(),  # noqa: B008 (immutable)
+) -> int:
     writer = csv.DictWriter(out, fieldnames=FIELDS)
     writer.writeheader()
     n = 0
-    for row in _flat(views):
+    for row in _flat(visible(views, moderation)):
         writer.writerow(row)
         n += 1
     return n

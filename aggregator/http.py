@@ -7,7 +7,9 @@ exception escape.
 
 from __future__ import annotations
 
+import functools
 import json
+import ssl
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -33,8 +35,21 @@ def make_client(
         timeout=timeout,
         headers={"User-Agent": USER_AGENT},
         follow_redirects=True,
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=40),
+        verify=_tls_context(),
+        # Never fewer connections than sources fetched at once (fetch.concurrency is at
+        # most 256; the per-host cap is the Updater's). Few idle ones: httpcore looks
+        # at every pooled connection, with a syscall for each idle one, on every
+        # request and response: with 256 idle ones that was a quarter of the CPU of a
+        # 1,000-timeline pass (benchmarks/collect.py), and an idle connection to another
+        # host is rarely reused within a pass anyway.
+        limits=httpx.Limits(max_connections=256, max_keepalive_connections=32),
     )
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # Loading the CA bundle costs tens of milliseconds: once per process, not per client.
+    return httpx.create_ssl_context()
 
 
 def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:

@@ -1,15 +1,19 @@
 """The update pipeline: fetch due sources concurrently, write each result through the
 one store (a single writer), and turn failures into data on the source row.
 
-A failing source never stops the others and never touches what was stored.
+A failing source never stops the others and never touches what was stored. At most
+``per_host`` sources whose requests go to one host are fetched at once (httpx has no
+per-host limit; one shared client sits behind these gates). A worker holding leases
+(``aggregator run``) records a result only while it still holds the source's lease.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -17,9 +21,13 @@ import httpx
 from pydantic import ValidationError
 
 from aggregator.decisions import (
+    EventWindow,
+    Polling,
     Schedule,
+    host_key,
     next_check_after_failure,
     next_check_after_success,
+    poll_interval,
     recheck_due,
 )
 from aggregator.exceptions import SourceError
@@ -34,10 +42,26 @@ from aggregator.models import (
 from aggregator.optouts import OptOutRule, filter_items
 from aggregator.sources import FetchContext, Rechecker, Source, UnknownPlatform, registry
 from aggregator.store import Store
+from aggregator.store.leases import LeaseLost
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+
+
+class HostGates:
+    """One semaphore per host, shared by every fetch of a process (they outlive one
+    :meth:`Updater.update`: the service starts fetches tick after tick)."""
+
+    def __init__(self, per_host: int) -> None:
+        self.per_host = per_host
+        self._gates: dict[str, asyncio.Semaphore] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, spec: SourceSpec) -> AsyncIterator[None]:
+        gate = self._gates.setdefault(host_key(spec), asyncio.Semaphore(self.per_host))
+        async with gate:
+            yield
 
 
 @dataclass
@@ -61,6 +85,13 @@ class Updater:
     """The organisers' opt-out list, applied to every source's items."""
     sources: Mapping[str, Source] = field(default_factory=registry)
     """Platform name -> source; the installed entry points unless a test injects others."""
+    windows: Mapping[str, EventWindow] = field(default_factory=dict)
+    """Per event slug: its phases, which set how often its sources are polled."""
+    polling: Polling = field(default_factory=Polling)
+    gates: HostGates = field(default_factory=lambda: HostGates(2))
+    """The per-host cap; pass one instance to every Updater of a process."""
+    worker: str | None = None
+    """The lease holder (``aggregator run``); ``None`` records without leases."""
 
     async def update(
         self,
@@ -79,6 +110,12 @@ class Updater:
         return list(await asyncio.gather(*(one(s) for s in sources)))
 
     async def update_one(self, source: SourceState) -> RunReport:
+        """Fetch, record and re-check one source; raises only if cancelled (then nothing
+        of this fetch is written: its state moves only with its items)."""
+        async with self.gates.hold(source.spec):
+            return await self._update_one(source)
+
+    async def _update_one(self, source: SourceState) -> RunReport:
         spec = source.spec
         started = self.clock()
         ctx = FetchContext(
@@ -104,16 +141,42 @@ class Updater:
             return self._failed(source, started, None, f"internal error: {type(e).__name__}: {e}")
         result = self._apply_optouts(result)
         finished = self.clock()
-        next_at = next_check_after_success(finished, self.schedule, result.next_check_hint)
-        found = self._discovered(spec, result)
-        counts = self.store.record_success(
-            source,
-            result,
-            started_at=started,
-            now=finished,
-            next_check_at=next_at,
-            discovered=found,
+        polling = self.polling
+        # Previous runs only: whether this one was quiet is known once it is stored.
+        quiet_before = (
+            self.store.quiet_runs(spec.id, limit=polling.quiet_after * 4)
+            if polling.quiet_after
+            else 0
         )
+        chosen: list[datetime] = []
+
+        def next_check(counts: IngestCounts) -> datetime:
+            quiet = quiet_before + 1 if counts.new == 0 else 0
+            window = self.windows.get(spec.event)
+            interval = poll_interval(self.schedule.interval, finished, window, quiet, polling)
+            at = next_check_after_success(
+                finished,
+                replace(self.schedule, interval=interval),
+                result.next_check_hint,
+                rate_limit=result.rate_limit,
+            )
+            chosen.append(at)
+            return at
+
+        found = self._discovered(spec, result)
+        try:
+            counts = self.store.record_success(
+                source,
+                result,
+                started_at=started,
+                now=finished,
+                next_check_at=next_check,
+                discovered=found,
+                lease_owner=self.worker,
+            )
+        except LeaseLost as e:
+            return self._discarded(source, started, str(e))
+        next_at = chosen[-1]
         if isinstance(impl, Rechecker):
             counts += await self._recheck(source, impl, replace(ctx, now=finished))
         return RunReport(
@@ -217,9 +280,17 @@ class Updater:
             source.error_count + 1,
         )
         log.warning("%s failed: %s", source.spec.id, message)
-        self.store.record_failure(
-            source, message, started_at=started, now=finished, next_check_at=next_at
-        )
+        try:
+            self.store.record_failure(
+                source,
+                message,
+                started_at=started,
+                now=finished,
+                next_check_at=next_at,
+                lease_owner=self.worker,
+            )
+        except LeaseLost as e:
+            return self._discarded(source, started, str(e))
         return RunReport(
             source_id=source.spec.id,
             platform=source.spec.platform,
@@ -229,4 +300,17 @@ class Updater:
             counts=IngestCounts(),
             error=message,
             next_check_at=next_at,
+        )
+
+    def _discarded(self, source: SourceState, started: datetime, message: str) -> RunReport:
+        """Another worker has the source now; what this one fetched is dropped unwritten."""
+        log.warning("%s", message)
+        return RunReport(
+            source_id=source.spec.id,
+            platform=source.spec.platform,
+            target=source.spec.target,
+            started_at=started,
+            finished_at=self.clock(),
+            counts=IngestCounts(),
+            error=message,
         )

@@ -16,6 +16,9 @@ from aggregator.store import Store
 from aggregator.store.engine import make_engine
 from tests.support import Clock
 
+# The browser fixtures (``browser``, ``open_page``) for any test module that wants them.
+pytest_plugins = ("tests.browser",)
+
 POSTGRES_URL = os.environ.get(
     "AGGREGATOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

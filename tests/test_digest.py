@@ -260,3 +260,134 @@ def test_the_paste_fragment_survives_blog_filters_and_stays_safe(filled: Store) 
     # WordPress.com strips these; a fragment that relies on them breaks there.
     assert not tags.seen & {"style", "script", "iframe", "html", "head", "body", "link"}
     assert "onclick" not in fragment
+
+
+# -- analysis and moderation (schema 2) ------------------------------------------------
+
+
+def moderate(store: Store, kind: str, target: str, action: str) -> None:
+    from aggregator.models import ModerationRecord
+
+    store.moderate(ModerationRecord("ev", kind, target, action, None, "organiser", NOW))
+
+
+def test_hidden_items_and_hidden_authors_are_in_nothing_not_even_the_counts(
+    filled: Store,
+) -> None:
+    moderate(filled, "item", "fake:4", "hide")  # dan's post
+    moderate(filled, "author", "wordpress:@zoë & max", "hide")
+    ctx = build_context(filled, EVENT, day_period(EVENT, date(2026, 11, 20)), now=NOW)
+    page = render(ctx, "html") + render(ctx, "markdown") + render(ctx, "paste")
+    assert "Wrote it up" not in page
+    assert "Great write-up" not in page
+    assert ctx.totals.items == 4
+    assert {f.key: f.value for f in ctx.figures}["items"] == 4
+    assert sum(b.total for b in ctx.activity.buckets) == 4 if ctx.activity else False
+    assert [link.count for link in ctx.links] == [1], "the hidden post's link is not counted"
+    (blog,) = ctx.blogs
+    assert [t.item.text for t in blog.threads] == ["Thanks!"], "a reply stays, as a root"
+
+
+def test_pinned_items_lead_the_highlights_and_featured_ones_are_flagged(filled: Store) -> None:
+    moderate(filled, "item", "fake:3", "pin")
+    moderate(filled, "item", "fake:2", "feature")
+    ctx = build_context(filled, EVENT, day_period(EVENT, date(2026, 11, 20)), now=NOW)
+    assert [(h.item.key, h.pinned, h.why) for h in ctx.highlights] == [
+        ("fake:3", True, "pinned by the organisers"),
+        ("fake:1", False, "20 likes; the typical fake post that day had none"),
+    ]
+    replies = ctx.platforms[0].threads[0].replies
+    assert replies[0].item.featured
+    assert not replies[0].item.pinned
+    assert replies[0].replies[0].item.pinned
+    assert "Featured</span>" in render(ctx, "html")
+    assert "(featured)" in render(ctx, "markdown")
+    assert "<strong>featured</strong>" in render(ctx, "paste")
+
+
+def test_sources_that_failed_during_the_period_are_gaps_in_the_footnotes(filled: Store) -> None:
+    (source,) = filled.sources()
+    for minutes, error in ((30, "HTTP 503"), (90, "timed out"), (-30, "the day before")):
+        filled.record_failure(
+            source, error, started_at=at(minutes), now=at(minutes), next_check_at=NOW
+        )
+    ctx = build_context(filled, EVENT, day_period(EVENT, date(2026, 11, 20)), now=NOW)
+    (gap,) = ctx.gaps
+    assert (gap.source_id, gap.errors, gap.last_error, gap.last_error_at) == (
+        "ev/fake:one",
+        2,
+        "timed out",
+        at(90),
+    )
+    html = render(ctx, "html")
+    assert 'href="#gaps"' in html
+    assert 'id="gaps"' in html
+    assert "failed 2 times, last at" in html
+    assert "timed out" in render(ctx, "markdown")
+    assert "failed 2 times" in render(ctx, "paste")
+
+
+def test_the_digest_shows_the_analysis_in_every_format(filled: Store) -> None:
+    ctx = build_context(filled, EVENT, day_period(EVENT, date(2026, 11, 20)), now=NOW)
+    assert ctx.schema_version == 2
+    assert ctx.activity is not None
+    assert (ctx.activity.busiest[0].name, ctx.activity.busiest[0].total) == ("01:00–02:00", 3)
+    html = render(ctx, "html")
+    assert '<svg xmlns="http://www.w3.org/2000/svg"' in html
+    assert 'role="img"' in html
+    assert '<span aria-hidden="true">▲</span> +5 since Thursday' in html
+    assert "<li>01:00–02:00: 3 items</li>" in html, "the text fallback beside the chart"
+    assert "Why it is here:</span> 20 likes" in html
+    paste = render(ctx, "paste")
+    assert "<svg" not in paste, "WordPress.com strips SVG: the paste uses the text"
+    assert "01:00–02:00 (3 items)" in paste
+    md = render(ctx, "markdown")
+    assert "- **6** items (+5 since Thursday)" in md
+    assert "1. 01:00–02:00: 3 items" in md
+
+
+def test_co_hashtags_and_terms_reach_the_page(store: Store) -> None:
+    from dataclasses import replace
+
+    store.sync_event(EVENT, [spec("ev/fake:one")], NOW)
+    (source,) = store.sources()
+    items = [
+        replace(item(n, text=f"Carers shaped these guides {n}", created=at(n)), hashtags=tags)
+        for n, tags in ((1, ("coproduction", "socialcare")), (2, ("Coproduction", "socialcare")))
+    ]
+    store.record_success(
+        source,
+        FetchResult(items=tuple(items), state={}),
+        started_at=NOW,
+        now=NOW,
+        next_check_at=NOW,
+    )
+    ctx = build_context(store, EVENT, day_period(EVENT, date(2026, 11, 20)), now=NOW)
+    assert [(t.term, t.count) for t in ctx.hashtags] == [("socialcare", 2)]
+    assert [(t.term, t.count) for t in ctx.terms] == [
+        ("carers", 2),
+        ("guides", 2),
+        ("shaped", 2),
+    ], "'these' is a stopword, the event's tag and numbers are not words"
+    html = render(ctx, "html")
+    assert '#socialcare <span class="n">in 2 items</span>' in html
+    assert "#socialcare (2)" in render(ctx, "markdown")
+
+
+def test_the_export_leaves_out_hidden_items_and_authors(filled: Store) -> None:
+    import csv
+    import io
+
+    from aggregator.export import write_csv, write_jsonl
+
+    moderate(filled, "item", "fake:1", "hide")
+    moderate(filled, "author", "fake:@priya", "hide")
+    moderation = filled.moderation("ev")
+    lines = io.StringIO()
+    assert write_jsonl(filled.iter_items("ev"), lines, moderation) == 5
+    keys = {json.loads(line)["key"] for line in lines.getvalue().splitlines()}
+    assert keys == {"fake:2", "fake:3", "fake:4", "wordpress:41", "wordpress:42"}
+    table = io.StringIO()
+    assert write_csv(filled.iter_items("ev"), table, moderation) == 5
+    assert {r["key"] for r in csv.DictReader(io.StringIO(table.getvalue()))} == keys
+    assert write_jsonl(filled.iter_items("ev"), io.StringIO()) == 8, "nothing hidden by default"

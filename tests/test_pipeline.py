@@ -158,3 +158,21 @@ def test_jitter_spreads_checks_within_its_fraction() -> None:
     waits = {next_check_after_success(now, schedule, rng=rng) - now for _ in range(50)}
     assert len(waits) > 1
     assert all(timedelta(minutes=10) <= w <= timedelta(minutes=12) for w in waits)
+
+
+def test_a_quiet_source_is_polled_less_often_until_a_new_item_arrives(
+    store: Store, clock: Clock
+) -> None:
+    fake = FakeSource()
+    waits = []
+    for _ in range(6):
+        fake.returns()
+        run(store, clock, fake, "ev/fake:one")
+        (source,) = store.sources()
+        waits.append((source.next_check_at - clock()) / timedelta(minutes=1))
+        clock.advance(hours=3)
+    assert waits == [15, 15, 30, 30, 30, 60]
+    fake.returns(item(1))
+    run(store, clock, fake, "ev/fake:one")
+    (source,) = store.sources()
+    assert source.next_check_at - clock() == timedelta(minutes=15)

@@ -121,6 +121,12 @@ class LoopbackServer:
         with self._lock:
             self._faults.extend([fault] * times)
 
+    @property
+    def pending_faults(self) -> int:
+        """Injected faults not yet met by a request."""
+        with self._lock:
+            return len(self._faults)
+
     def _take_fault(self, path: str) -> Fault | None:
         with self._lock:
             for i, fault in enumerate(self._faults):

@@ -2,6 +2,12 @@
 
 Templates never query anything; the JSON format is this context serialized, so its
 shape is the documented schema (the dataclasses below; README, "Layout").
+
+Organisers' moderation applies before anything is counted: hidden items and the items
+of hidden authors are in no figure, chart, list or thread. The analysis parts live in
+their own pure modules: ``figures`` (headline numbers and their change), ``activity``
+(items over time), ``highlights`` (most engaging posts, and why), ``terms`` (hashtags
+and words).
 """
 
 from __future__ import annotations
@@ -10,10 +16,15 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
-from aggregator.models import ItemData
+from aggregator.digest import highlights as highlights_
+from aggregator.digest.activity import Activity, daily, hourly
+from aggregator.digest.figures import Figure, Tally, figures, tally
+from aggregator.digest.terms import TermCount, co_hashtags, frequent_terms
+from aggregator.models import ItemData, Moderation
 from aggregator.store import EventRecord, SourceHealth, Store, StoredItemView
 from aggregator.urls import canonical_url
 
@@ -58,6 +69,10 @@ class ItemView:
     likes: int | None
     hashtags: tuple[str, ...]
     links: tuple[str, ...]
+    pinned: bool = False
+    """Pinned by the organisers (it leads the highlights)."""
+    featured: bool = False
+    """Featured by the organisers (flagged wherever it is shown)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +135,31 @@ class SourceNote:
 
 
 @dataclass(frozen=True, slots=True)
+class Highlight:
+    """One of the period's most engaging items (``highlights`` says how they are chosen)."""
+
+    item: ItemView
+    why: str
+    """'12 replies, 30 boosts: 4.1× the typical Mastodon post that day'."""
+    engagement: int
+    score: float
+    pinned: bool
+    featured: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """A source that failed during the period: what it collected may be incomplete."""
+
+    source_id: str
+    platform: str
+    target: str
+    errors: int
+    last_error: str
+    last_error_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Totals:
     items: int
     posts: int
@@ -164,7 +204,16 @@ class DigestContext:
     removed: int = 0
     excluded: dict[str, int] = field(default_factory=dict)
     """Items left out at their authors' request (or the organisers'), by reason."""
-    schema_version: int = field(default=1)
+    figures: tuple[Figure, ...] = ()
+    compared_with: str | None = None
+    """The day the figures' changes are counted from ('Thursday'); None for the event."""
+    activity: Activity | None = None
+    highlights: tuple[Highlight, ...] = ()
+    hashtags: tuple[TermCount, ...] = ()
+    """Used alongside the event's own."""
+    terms: tuple[TermCount, ...] = ()
+    gaps: tuple[Gap, ...] = ()
+    schema_version: int = field(default=2)
 
 
 def day_period(event: EventRecord, day: date) -> Period:
@@ -196,16 +245,48 @@ def build_context(
     # (they are counted with the exclusions).
     removed = store.removed_count(event.slug, since=period.start, until=period.end)
     health = store.health(event.slug) if health is None else health
+    moderation = store.moderation(event.slug)
     present = {_page(v.item.url) for v in stored if v.item.kind == "article" and v.item.url}
     wanted = {_page(v.item.context_url) for v in stored if v.item.context_url} - present
     posts = [v for v in store.articles(event.slug) if v.item.url and _page(v.item.url) in wanted]
-    context = assemble(event, period, stored, now=now, health=health, removed=removed, posts=posts)
+    before = previous_period(event, period)
+    previous = store.items(event.slug, since=before.start, until=before.end) if before else None
+    # Whoever spoke before the day before is known; the day before's own authors are
+    # known to the day itself. One lookup answers both days.
+    asked = {v.item.author.key for v in (*stored, *(previous or ()))}
+    known = store.known_authors(
+        event.slug, sorted(asked), before=before.start if before else period.start
+    )
+    context = assemble(
+        event,
+        period,
+        stored,
+        now=now,
+        health=health,
+        removed=removed,
+        posts=posts,
+        moderation=moderation,
+        previous=previous,
+        known_authors=known,
+        failures=store.failed_runs(event.slug, since=period.start, until=period.end),
+    )
     excluded = store.exclusions(
         event.slug,
         since=period.start if period.kind == "day" else None,
         until=period.end if period.kind == "day" else None,
     )
     return replace(context, excluded=excluded)
+
+
+def previous_period(event: EventRecord, period: Period) -> Period | None:
+    """The local day before a day digest's, while it is still in the event's window
+    (its look-back days included); None for the whole event and for its first day."""
+    if period.kind != "day":
+        return None
+    day = period.first_day - timedelta(days=1)
+    if day < event.starts - timedelta(days=event.lookback_days):
+        return None
+    return day_period(event, day)
 
 
 def assemble(
@@ -217,14 +298,24 @@ def assemble(
     health: Sequence[SourceHealth],
     removed: int = 0,
     posts: Sequence[StoredItemView] = (),
+    moderation: Moderation = Moderation(),  # noqa: B008 (immutable)
+    previous: Sequence[StoredItemView] | None = None,
+    known_authors: set[str] | frozenset[str] = frozenset(),
+    failures: Sequence[dict[str, Any]] = (),
 ) -> DigestContext:
     """Pure: the context for ``stored`` (the period's live items, oldest first).
 
     ``posts`` are blog posts published before the period whose comments are in it:
-    they title their threads but are not counted as the period's items."""
+    they title their threads but are not counted as the period's items.
+    ``moderation`` hides items before anything is counted and marks pinned and
+    featured ones. ``previous`` are the items of the day before (a day digest), for
+    the figures' changes; ``known_authors`` had items in the event before the earlier
+    of the two periods, and the rest are new voices. ``failures`` are the period's
+    failed fetch runs (``Store.failed_runs``)."""
     tz = ZoneInfo(event.timezone)
-    live = {v.item.key: v.item for v in stored if not v.deleted}
-    views = {key: _view(item, tz) for key, item in live.items()}
+    live = {v.item.key: v.item for v in stored if not v.deleted and not moderation.hides(v.item)}
+    posts = [v for v in posts if not moderation.hides(v.item)]
+    views = {key: _view(item, tz, moderation) for key, item in live.items()}
     items = list(views.values())
     children: dict[str, list[ItemView]] = defaultdict(list)
     for view in items:
@@ -238,7 +329,7 @@ def assemble(
     roots = [v for v in items if live[v.key].in_reply_to not in views]
     # Pages are matched by canonical URL: sources spell a post's address differently
     # (a trailing slash, a ?p= link), and a comment's parent post is one page.
-    articles = {_page(v.item.url): _view(v.item, tz) for v in posts if v.item.url}
+    articles = {_page(v.item.url): _view(v.item, tz, moderation) for v in posts if v.item.url}
     articles.update({_page(v.url): v for v in items if v.kind == "article" and v.url})
     blog_roots: dict[str, list[ItemView]] = defaultdict(list)
     spelled: dict[str, str] = {}
@@ -319,7 +410,89 @@ def assemble(
             if h.enabled
         ),
         removed=removed,
+        **_analysis(event, period, live, views, moderation, previous, known_authors),
+        gaps=gaps(failures),
     )
+
+
+def _analysis(
+    event: EventRecord,
+    period: Period,
+    live: dict[str, ItemData],
+    views: dict[str, ItemView],
+    moderation: Moderation,
+    previous: Sequence[StoredItemView] | None,
+    known: set[str] | frozenset[str],
+) -> dict[str, Any]:
+    """Figures, activity, highlights, hashtags and terms of the period's visible items."""
+    tz = ZoneInfo(event.timezone)
+    items = list(live.values())
+    since: str | None = None
+    before: Tally | None = None
+    if previous is not None:
+        earlier = [v.item for v in previous if not v.deleted]
+        visible = [i for i in earlier if not moderation.hides(i)]
+        before = tally(visible, known)
+        # The day before's authors had spoken before this day, hidden or not.
+        known = set(known) | {i.author.key for i in earlier}
+        since = f"{period.first_day - timedelta(days=1):%A}"
+    created = ((i.created_at, i.platform) for i in items)
+    if period.kind == "day":
+        activity = hourly(
+            created,
+            start=period.start,
+            end=period.end,
+            tz=tz,
+            title=f"Items per hour, {period.label}",
+        )
+    else:
+        activity = daily(
+            created,
+            first=period.first_day,
+            last=period.last_day,
+            tz=tz,
+            title=f"Items per day, {period.label}",
+        )
+    chosen = highlights_.choose(
+        items,
+        pinned=moderation.pinned,
+        when="that day" if period.kind == "day" else "during the event",
+        labels=PLATFORM_LABELS,
+    )
+    return {
+        "figures": figures(tally(items, known), before, since=since),
+        "compared_with": since,
+        "activity": activity,
+        "highlights": tuple(
+            Highlight(
+                item=views[c.key],
+                why=c.why,
+                engagement=c.engagement,
+                score=round(c.score, 2),
+                pinned=c.pinned,
+                featured=views[c.key].featured,
+            )
+            for c in chosen
+        ),
+        "hashtags": co_hashtags((i.hashtags for i in items), event.hashtags),
+        "terms": frequent_terms((i.text for i in items), exclude=event.hashtags),
+    }
+
+
+def gaps(failures: Sequence[dict[str, Any]]) -> tuple[Gap, ...]:
+    """Failed runs (oldest first), one gap per source: how often, and the last error."""
+    by_source: dict[str, Gap] = {}
+    for run in failures:
+        seen = by_source.get(run["source_id"])
+        by_source[run["source_id"]] = Gap(
+            source_id=run["source_id"],
+            platform=run["platform"],
+            target=run["target"],
+            errors=(seen.errors if seen else 0) + 1,
+            last_error=run["error"] or "unknown error",
+            last_error_at=run["started_at"],
+        )
+    return tuple(sorted(by_source.values(), key=lambda g: (g.platform, g.target)))
 
 
 def _links(items: Sequence[ItemView], exclude: set[str]) -> tuple[LinkShare, ...]:
@@ -346,7 +519,7 @@ def _links(items: Sequence[ItemView], exclude: set[str]) -> tuple[LinkShare, ...
     )
 
 
-def _view(i: ItemData, tz: ZoneInfo) -> ItemView:
+def _view(i: ItemData, tz: ZoneInfo, moderation: Moderation) -> ItemView:
     return ItemView(
         key=i.key,
         platform=i.platform,
@@ -365,6 +538,8 @@ def _view(i: ItemData, tz: ZoneInfo) -> ItemView:
         likes=i.engagement.likes,
         hashtags=i.hashtags,
         links=i.links,
+        pinned=i.key in moderation.pinned,
+        featured=i.key in moderation.featured,
     )
 
 

@@ -4,30 +4,102 @@ The environment looks in the user's template folder first and in the packaged
 templates second, so an organiser can override ``digest.html`` without touching
 code. Autoescaping is on and undefined names are errors: a template typo fails a
 test instead of printing nothing.
+
+Every format renders the one :class:`DigestContext`; :data:`FORMATS` says which
+template each uses and where it is published (the layout under ``digest.output``,
+which is also the layout of the URLs under ``--base-url``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import posixpath
 import re
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
+import css_inline
+import nh3
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from aggregator.digest.context import PLATFORM_LABELS, DigestContext
-from aggregator.sanitize import CLEANER
+from aggregator.digest.activity import bar_chart
+from aggregator.digest.context import PLATFORM_LABELS, DigestContext, ItemView
+from aggregator.digest.figures import Figure
+from aggregator.digest.oembed import oembed
+from aggregator.digest.plaintext import Footnotes, html_to_text, squeeze_blank_lines
+from aggregator.sanitize import (
+    ALLOWED_ATTRIBUTES,
+    ALLOWED_CLASSES,
+    ALLOWED_TAGS,
+    CLEANER,
+    LINK_REL,
+    URL_SCHEMES,
+)
 
 PACKAGED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-FORMATS = {
-    "html": "digest.html",
-    "paste": "digest-paste.html",
-    "markdown": "digest.md",
-    "json": None,
+
+
+@dataclass(frozen=True, slots=True)
+class Format:
+    template: str | None
+    """``None``: built without a template (``json``, ``oembed``)."""
+    media_type: str
+    day_file: str
+    """Where a day's digest is published, relative to the output folder or base URL."""
+    event_file: str
+    """Where the whole event's digest is published."""
+    inline_css: bool = False
+    """Move the template's ``<style>`` onto each element (e-mail clients drop ``<style>``)."""
+
+    def path(self, slug: str, day: date | None) -> str:
+        pattern = self.day_file if day else self.event_file
+        return pattern.format(slug=slug, day=day.isoformat() if day else "")
+
+
+def _format(template: str | None, ext: str, media_type: str, *, inline_css: bool = False) -> Format:
+    """Published beside the HTML page: ``<slug>/<day>.<ext>``, ``<slug>/event.<ext>``."""
+    day, event = f"{{slug}}/{{day}}.{ext}", f"{{slug}}/event.{ext}"
+    return Format(template, media_type, day, event, inline_css=inline_css)
+
+
+FORMATS: dict[str, Format] = {
+    "html": _format("digest.html", "html", "text/html"),
+    "paste": _format("digest-paste.html", "paste.html", "text/html"),
+    "markdown": _format("digest.md", "md", "text/markdown"),
+    "json": _format(None, "json", "application/json"),
+    "email": _format("digest-email.html", "email.html", "text/html", inline_css=True),
+    "text": _format("digest.txt", "txt", "text/plain"),
+    # The embed has a stable address per event and day, independent of the page's:
+    # that is the URL an oEmbed response (and a site embedding it) points at.
+    "embed": Format(
+        "digest-embed.html", "text/html", "{slug}/embed/{day}.html", "{slug}/embed.html"
+    ),
+    "oembed": Format(
+        None,
+        "application/json+oembed",
+        "{slug}/embed/{day}.oembed.json",
+        "{slug}/embed.oembed.json",
+    ),
 }
+
+# Remote stylesheets are never fetched: rendering must not touch the network.
+_INLINER = css_inline.CSSInliner(load_remote_stylesheets=False, keep_style_tags=False)
+# For pages shown inside someone else's page (an <iframe>): every link leaves the frame.
+_NEW_WINDOW = nh3.Cleaner(
+    tags=ALLOWED_TAGS,
+    attributes=ALLOWED_ATTRIBUTES,
+    allowed_classes=ALLOWED_CLASSES,
+    url_schemes=URL_SCHEMES,
+    link_rel=LINK_REL,
+    strip_comments=True,
+    set_tag_attribute_values={"a": {"target": "_blank"}},
+)
 
 
 def make_environment(user_templates: Path | None = None) -> Environment:
@@ -35,7 +107,8 @@ def make_environment(user_templates: Path | None = None) -> Environment:
     loaders.append(FileSystemLoader(str(PACKAGED_TEMPLATES)))
     env = Environment(
         loader=ChoiceLoader(loaders),
-        # HTML and XML templates escape for HTML; Markdown templates escape with ``md``.
+        # HTML and XML templates escape for HTML; Markdown and text templates do not
+        # (Markdown escapes with ``md``).
         autoescape=select_autoescape(("html", "xml"), default_for_string=True, default=False),
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -45,13 +118,49 @@ def make_environment(user_templates: Path | None = None) -> Environment:
     env.filters["plural"] = plural
     env.filters["md"] = markdown_escape
     env.filters["platform_label"] = lambda p: PLATFORM_LABELS.get(p, p)
+    env.filters["as_text"] = as_text
+    env.filters["in_zone"] = in_zone
+    env.filters["engagement"] = engagement
+    env.filters["bar_chart"] = lambda activity: bar_chart(activity, PLATFORM_LABELS)
+    env.filters["squeeze_blank_lines"] = squeeze_blank_lines
+    env.filters["web_url"] = web_url
+    env.tests["shown_figure"] = shown_figure
+    # The text format's link footnotes: one numbering per rendering.
+    env.globals["footnotes"] = Footnotes
     return env
 
 
-def sanitized(html: str) -> Markup:
+def sanitized(html: str, new_window: bool = False) -> Markup:
     """Stored HTML was sanitized on the way in; sanitizing again on the way out means
-    a bug or an old row can never put script into a page."""
-    return Markup(CLEANER.clean(html))
+    a bug or an old row can never put script into a page. ``new_window``: links open
+    in a new browsing context (for embeds)."""
+    return Markup((_NEW_WINDOW if new_window else CLEANER).clean(html))
+
+
+def as_text(html: str, notes: Footnotes) -> str:
+    """Post HTML as plain text, its links cited in ``notes``; sanitized again first, so
+    an old row cannot make a ``javascript:`` footnote."""
+    return html_to_text(CLEANER.clean(html), notes)
+
+
+def web_url(url: str | None) -> str | None:
+    """``url`` if it is a web address, else None: only these become links. Item, author
+    and blog addresses come from platforms and are not sanitized like post HTML, so a
+    ``javascript:`` or ``data:`` one must not reach an ``href``."""
+    if url and urlsplit(url).scheme.lower() in {"http", "https"}:
+        return url
+    return None
+
+
+def shown_figure(figure: Figure) -> bool:
+    """Whether a headline figure is worth a place: a zero that did not change (no blog
+    posts, as before) is not, but items and people always are."""
+    return bool(figure.value or figure.change or figure.key in ("items", "people"))
+
+
+def in_zone(moment: datetime, timezone: str) -> str:
+    """``moment`` as the event's local clock shows it, with the zone's abbreviation."""
+    return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
 # Inline text only (never at a line start): these are what could make emphasis, code,
@@ -68,14 +177,73 @@ def plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
 
-def render(context: DigestContext, fmt: str, env: Environment | None = None) -> str:
+def engagement(item: ItemView) -> str:
+    """'2 replies · 3 boosts · 20 likes', leaving out what is zero or unknown."""
+    counts = (
+        (item.replies, "reply", "replies"),
+        (item.reposts, "boost", "boosts"),
+        (item.likes, "like", "likes"),
+    )
+    return " · ".join(plural(n, one, many) for n, one, many in counts if n)
+
+
+def published_url(base_url: str, context: DigestContext, fmt: str) -> str:
+    """Where ``fmt`` of this digest is published under ``base_url``."""
+    return f"{base_url.rstrip('/')}/{published_path(context, fmt)}"
+
+
+def published_path(context: DigestContext, fmt: str) -> str:
+    day = context.period.first_day if context.period.kind == "day" else None
+    return _known(fmt).path(context.event.slug, day)
+
+
+def render(
+    context: DigestContext,
+    fmt: str,
+    env: Environment | None = None,
+    *,
+    base_url: str | None = None,
+) -> str:
+    """``context`` in format ``fmt``. ``base_url``: where the output folder is published,
+    for links between formats (the e-mail's and embed's link to the full page); the
+    ``oembed`` format needs it."""
+    spec = _known(fmt)
     if fmt == "json":
         return to_json(context)
-    template = FORMATS.get(fmt)
-    if template is None:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt == "oembed":
+        if base_url is None:
+            raise ValueError("the oembed format needs a base URL (where the embed is published)")
+        response = oembed(
+            context,
+            embed_url=published_url(base_url, context, "embed"),
+            maxwidth=None,
+            maxheight=None,
+        )
+        return json.dumps(response, ensure_ascii=False, indent=2) + "\n"
+    assert spec.template is not None
     env = env or make_environment()
-    return env.get_template(template).render(d=context)
+    page = env.get_template(spec.template).render(
+        d=context, page_url=_page_url(context, fmt, base_url)
+    )
+    return _INLINER.inline(page) if spec.inline_css else page
+
+
+def _known(fmt: str) -> Format:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return FORMATS[fmt]
+
+
+def _page_url(context: DigestContext, fmt: str, base_url: str | None) -> str | None:
+    """The full HTML digest, linked from the other formats: absolute under
+    ``base_url``; without one, relative from the embed (a link in a frame resolves
+    against the frame's address) and absent elsewhere."""
+    if base_url:
+        return published_url(base_url, context, "html")
+    if fmt == "embed":
+        folder = posixpath.dirname(published_path(context, "embed"))
+        return posixpath.relpath(published_path(context, "html"), folder)
+    return None
 
 
 def to_jsonable(value: Any) -> Any:

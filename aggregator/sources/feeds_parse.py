@@ -43,7 +43,7 @@ import feedparser
 from aggregator.exceptions import ParseError
 from aggregator.models import AuthorData, Engagement, ItemData, ItemKind
 from aggregator.sanitize import Cleaned, clean, text_to_html
-from aggregator.sources import keys
+from aggregator.sources import feeds_fast, keys
 from aggregator.urls import canonical_url, site_of
 
 FeedKind = Literal["auto", "comments", "posts"]
@@ -103,7 +103,11 @@ def parse_feed(
     feed's own date (the entry was in the feed when it was built), else ``now``,
     else :data:`EPOCH`. ``edited_at`` is the updated date when it is later.
     """
-    doc = _run_feedparser(body, feed_url, content_type)
+    # The common feed is read by the fast path; anything unusual by feedparser, with
+    # the same result either way (tests/test_feeds_fast.py).
+    doc = feeds_fast.parse(body, feed_url=feed_url, content_type=content_type)
+    if doc is None:
+        doc = _run_feedparser(body, feed_url, content_type)
     feed = _mapping(doc.get("feed"))
     entries = [_mapping(e) for e in doc.get("entries") or () if isinstance(e, dict)]
     _check_is_feed(body, doc, entries, feed_url)
@@ -218,9 +222,11 @@ def _item(e: dict[str, Any], meta: _FeedMeta) -> ItemData | None:
         return None
     # The link before the guid: a guid keeps the domain the post was first published
     # on after a site moves, the link (like the REST API) names the site as it is now.
-    for url in (entry.link, _http_url(entry.id)):
-        if url and (key := keys.wordpress_comment_from_url(url)):
-            return _wordpress_comment(entry, key, url)
+    if entry.link and (key := keys.wordpress_comment_from_url(entry.link)):
+        return _wordpress_comment(entry, key, entry.link)
+    guid = _http_url(entry.id)  # read only when needed: most links name the comment
+    if guid and (key := keys.wordpress_comment_from_url(guid)):
+        return _wordpress_comment(entry, key, guid)
     blogger = _BLOGGER_ID.match(entry.id)
     if blogger is not None and (entry.reply_ref or entry.reply_href or meta.kind == "comments"):
         return _blogger_comment(e, entry, blogger.group(1), blogger.group(2))
@@ -453,7 +459,8 @@ def _title(m: dict[str, Any]) -> str:
 
 def _language(e: dict[str, Any]) -> str | None:
     for c in [*(e.get("content") or ()), e.get("summary_detail"), e.get("title_detail")]:
-        if lang := _text(_mapping(c).get("language")).strip():
+        # dict.get, not a copy: "language" is not one of the keys FeedParserDict remaps.
+        if isinstance(c, dict) and (lang := _text(dict.get(c, "language")).strip()):
             return lang
     return None
 

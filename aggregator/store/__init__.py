@@ -7,14 +7,15 @@ lose at most a fetch, never the items behind a cursor.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from datetime import datetime
+from collections.abc import Callable, Collection, Iterator, Sequence
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, and_, func, or_, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, Table, and_, func, or_, select, text, update
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from aggregator.decisions import Budget
 from aggregator.exceptions import StoreError
 from aggregator.models import (
     FetchResult,
@@ -27,11 +28,13 @@ from aggregator.models import (
     StoredRef,
 )
 from aggregator.optouts import OptOutRule
-from aggregator.store import migrate, moderation, optouts, runs
+from aggregator.store import deliveries, leases, lookup, migrate, moderation, optouts, runs
 from aggregator.store.engine import make_engine
 from aggregator.store.ingest import dialect_insert
 from aggregator.store.schema import (
+    Author,
     Event,
+    Exclusion,
     FetchRun,
     Item,
     ItemAlias,
@@ -168,13 +171,15 @@ class Store:
             return [source_state(row) for row in rows]
 
     def health(self, event: str | None = None) -> list[SourceHealth]:
-        counts = (
-            select(ItemSource.source_id, func.count().label("n"))
-            .group_by(ItemSource.source_id)
-            .subquery()
-        )
-        query = select(Source, func.coalesce(counts.c.n, 0)).outerjoin(
-            counts, counts.c.source_id == Source.id
+        tally = select(ItemSource.source_id, func.count().label("n"))
+        if event:
+            # Only this event's sources are counted (ix_item_sources_source), not the store.
+            tally = tally.where(
+                ItemSource.source_id.in_(select(Source.id).where(Source.event_slug == event))
+            )
+        counted = tally.group_by(ItemSource.source_id).subquery()
+        query = select(Source, func.coalesce(counted.c.n, 0)).outerjoin(
+            counted, counted.c.source_id == Source.id
         )
         if event:
             query = query.where(Source.event_slug == event)
@@ -206,11 +211,14 @@ class Store:
         *,
         started_at: datetime,
         now: datetime,
-        next_check_at: datetime,
+        next_check_at: datetime | Callable[[IngestCounts], datetime],
         discovered: Sequence[SourceSpec] = (),
+        lease_owner: str | None = None,
     ) -> IngestCounts:
         """Store the items, the source's new state, the sources it discovered and the
-        run, in one transaction."""
+        run, in one transaction. With ``lease_owner``: only if that worker still holds
+        the source's lease, which is given back (else ``leases.LeaseLost``, nothing
+        written)."""
         with self.engine.begin() as conn:
             return runs.record_success(
                 conn,
@@ -220,6 +228,7 @@ class Store:
                 now=now,
                 next_check_at=next_check_at,
                 discovered=discovered,
+                lease_owner=lease_owner,
             )
 
     def record_failure(
@@ -230,12 +239,68 @@ class Store:
         started_at: datetime,
         now: datetime,
         next_check_at: datetime,
+        lease_owner: str | None = None,
     ) -> None:
-        """The error becomes data on the source row; its state and items are untouched."""
+        """The error becomes data on the source row; its state and items are untouched.
+        ``lease_owner`` as in :meth:`record_success`."""
         with self.engine.begin() as conn:
             runs.record_failure(
-                conn, source, error, started_at=started_at, now=now, next_check_at=next_check_at
+                conn,
+                source,
+                error,
+                started_at=started_at,
+                now=now,
+                next_check_at=next_check_at,
+                lease_owner=lease_owner,
             )
+
+    def quiet_runs(self, source_id: str, *, limit: int) -> int:
+        """How many of the source's latest fetches in a row stored no new item."""
+        with self.engine.connect() as conn:
+            return runs.quiet_runs(conn, source_id, limit)
+
+    # -- leases (several workers on one database) -----------------------------------
+
+    def claim_due(
+        self,
+        worker: str,
+        *,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        exclude: Collection[str] = (),
+    ) -> list[SourceState]:
+        """Lease up to ``limit`` due, unleased sources to ``worker`` (one statement)."""
+        with Session(self.engine) as session:
+            return leases.claim_due(session, worker, now, limit, lease, exclude)
+
+    def release(
+        self,
+        worker: str,
+        source_ids: Sequence[str] | None = None,
+        *,
+        next_check_at: datetime | None = None,
+    ) -> int:
+        """Give back ``worker``'s leases without a result (all, or ``source_ids``)."""
+        with self.engine.begin() as conn:
+            return leases.release(conn, worker, source_ids, next_check_at=next_check_at)
+
+    def source_leases(self) -> dict[str, leases.Lease]:
+        with self.engine.connect() as conn:
+            return leases.leases(conn)
+
+    def budgets(self) -> list[Budget]:
+        """The latest rate-limit reading of each source, keyed by shared budget."""
+        with Session(self.engine) as session:
+            return leases.budgets(session)
+
+    def ping(self) -> None:
+        """Raise StoreError unless the database answers."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as e:
+            raise StoreError(f"the database does not answer: {e}") from e
 
     def recheck_candidates(
         self, source_id: str, *, since: datetime, limit: int = 2000
@@ -310,6 +375,59 @@ class Store:
             ).mappings()
             return [dict(r) for r in rows]
 
+    def failed_runs(self, event: str, *, since: datetime, until: datetime) -> list[dict[str, Any]]:
+        """The event's fetch runs that failed, started in [since, until), oldest first,
+        with their source's platform and target (a digest's gaps)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    FetchRun.source_id,
+                    Source.platform,
+                    Source.target,
+                    FetchRun.started_at,
+                    FetchRun.error,
+                )
+                .join(Source, Source.id == FetchRun.source_id)
+                .where(
+                    Source.event_slug == event,
+                    FetchRun.status == "error",
+                    FetchRun.started_at >= since,
+                    FetchRun.started_at < until,
+                )
+                .order_by(FetchRun.started_at, FetchRun.id)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    def known_authors(self, event: str, authors: Sequence[str], *, before: datetime) -> set[str]:
+        """Of ``authors``, those with a live item in ``event`` created before ``before``
+        (a digest's "new voices" are the rest). One statement per 5,000 authors; each
+        author is an index probe (``ix_items_author_created``) that stops at the first
+        earlier item, so the cost follows the authors asked about, not the store."""
+        keys = sorted(set(authors))
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), 5000):
+                earlier = (
+                    select(Item.id)
+                    .join(ItemSource, ItemSource.item_id == Item.id)
+                    .where(
+                        Item.author_key == Author.key,
+                        Item.created_at < before,
+                        Item.deleted_at.is_(None),
+                        # `|| ''` keeps SQLite (no statistics) from probing each item
+                        # through the event's whole slice of ix_item_sources_event_created
+                        # instead of the primary key: minutes instead of milliseconds at
+                        # 1M items (benchmarks/digest.py).
+                        ItemSource.event_slug + "" == event,
+                    )
+                    .exists()
+                )
+                chunk = keys[start : start + 5000]
+                found.update(
+                    conn.execute(select(Author.key).where(Author.key.in_(chunk), earlier)).scalars()
+                )
+        return found
+
     # -- items --------------------------------------------------------------------
 
     def items(
@@ -368,6 +486,72 @@ class Store:
             ).all()
             return list(load_items(session, ids, include_deleted=False))
 
+    # -- deliveries ---------------------------------------------------------------
+
+    def claim_delivery(
+        self,
+        key: deliveries.DeliveryKey,
+        *,
+        worker: str,
+        now: datetime,
+        lease: timedelta,
+        max_attempts: int,
+        message_id: str | None = None,
+        force: bool = False,
+    ) -> deliveries.Claim:
+        """Take one digest delivery for ``worker``, exclusively across workers."""
+        with self.engine.begin() as conn:
+            return deliveries.claim(
+                conn,
+                key,
+                worker=worker,
+                now=now,
+                lease=lease,
+                max_attempts=max_attempts,
+                message_id=message_id,
+                force=force,
+            )
+
+    def mark_delivered(
+        self, key: deliveries.DeliveryKey, *, now: datetime, message_id: str | None = None
+    ) -> None:
+        with self.engine.begin() as conn:
+            deliveries.mark_sent(conn, key, now=now, message_id=message_id)
+
+    def mark_delivery_failed(
+        self,
+        key: deliveries.DeliveryKey,
+        *,
+        worker: str,
+        now: datetime,
+        error: str,
+        retry_at: datetime,
+    ) -> None:
+        with self.engine.begin() as conn:
+            deliveries.mark_failed(
+                conn, key, worker=worker, now=now, error=error, retry_at=retry_at
+            )
+
+    def delivery(self, key: deliveries.DeliveryKey) -> deliveries.DeliveryRecord | None:
+        with self.engine.connect() as conn:
+            return deliveries.get(conn, key)
+
+    def delivery_log(self, event: str) -> list[deliveries.DeliveryRecord]:
+        with self.engine.connect() as conn:
+            return deliveries.listing(conn, event)
+
+    def failing_sources(self, *, failing_since: datetime) -> list[str]:
+        """Ids of sources failing with no success since ``failing_since``, not yet
+        reported to the admins."""
+        with self.engine.connect() as conn:
+            return deliveries.failing_sources(conn, failing_since=failing_since)
+
+    def claim_failing_notice(self, source_id: str, now: datetime) -> bool:
+        """Records that the admins are told about ``source_id``; False when another
+        worker already did (cleared by the source's next success)."""
+        with self.engine.begin() as conn:
+            return deliveries.claim_failing_notice(conn, source_id, now)
+
     # -- moderation ---------------------------------------------------------------
 
     def moderate(self, record: ModerationRecord) -> None:
@@ -382,6 +566,17 @@ class Store:
     def moderation_log(self, event: str) -> list[ModerationRecord]:
         with self.engine.connect() as conn:
             return moderation.log(conn, event)
+
+    def find_items(self, event: str, target: str) -> list[str]:
+        """Keys of the event's items whose key, alias or address is ``target``."""
+        with self.engine.connect() as conn:
+            return lookup.item_keys(conn, event, target)
+
+    def find_authors(self, event: str, who: str) -> list[str]:
+        """Keys of the event's authors named by ``who``: an author key, a handle
+        (``@name@server``, ``name.bsky.social``) or a profile address."""
+        with self.engine.connect() as conn:
+            return lookup.author_keys(conn, event, who)
 
     # -- consent ------------------------------------------------------------------
 
@@ -408,8 +603,15 @@ class Store:
         self, event: str, *, since: datetime | None = None, until: datetime | None = None
     ) -> dict[str, int]:
         """Items left out of ``event`` (created in [since, until)), counted by reason."""
+        query = select(Exclusion.reason, func.count()).where(Exclusion.event_slug == event)
+        # Counted in SQL: a day's digest must not read every exclusion of the event.
+        # Without a creation time an exclusion belongs to the whole event only.
+        if since is not None:
+            query = query.where(Exclusion.item_created_at >= since)
+        if until is not None:
+            query = query.where(Exclusion.item_created_at < until)
         with self.engine.connect() as conn:
-            return optouts.exclusion_counts(conn, event, since, until)
+            return {reason: n for reason, n in conn.execute(query.group_by(Exclusion.reason))}
 
     def removed_count(self, event: str, *, since: datetime, until: datetime) -> int:
         """Items of ``event`` created in [since, until) that their platform no longer
@@ -426,14 +628,20 @@ class Store:
                 )
                 .distinct()
             ).scalars()
-            hashes = set(
-                conn.execute(
-                    select(optouts.exclusions_t.c.key_hash).where(
-                        optouts.exclusions_t.c.event_slug == event
-                    )
-                ).scalars()
-            )
-            return sum(1 for key in keys if optouts.key_hash(key) not in hashes)
+            by_hash = {optouts.key_hash(key): key for key in keys}
+            # Only this period's tombstones are looked up, not every exclusion of the event.
+            purged: set[str] = set()
+            wanted = sorted(by_hash)
+            for start in range(0, len(wanted), 500):
+                purged.update(
+                    conn.execute(
+                        select(Exclusion.key_hash).where(
+                            Exclusion.event_slug == event,
+                            Exclusion.key_hash.in_(wanted[start : start + 500]),
+                        )
+                    ).scalars()
+                )
+            return len(by_hash.keys() - purged)
 
     def counts(self, event: str) -> dict[str, int]:
         with self.engine.connect() as conn:

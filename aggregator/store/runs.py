@@ -3,12 +3,12 @@ caller's transaction (one transaction per outcome, so state moves only with item
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Connection, Table, update
+from sqlalchemy import Connection, Table, select, update
 
 from aggregator.models import (
     ExcludedItem,
@@ -19,7 +19,7 @@ from aggregator.models import (
     SourceState,
     StoredRef,
 )
-from aggregator.store import optouts
+from aggregator.store import leases, optouts
 from aggregator.store.ingest import dialect_insert, ingest_items, tombstone_keys
 from aggregator.store.schema import FetchRun, Item, Source
 from aggregator.store.views import describe_query
@@ -70,15 +70,23 @@ def record_success(
     *,
     started_at: datetime,
     now: datetime,
-    next_check_at: datetime,
+    next_check_at: datetime | Callable[[IngestCounts], datetime],
     discovered: Sequence[SourceSpec] = (),
+    lease_owner: str | None = None,
 ) -> IngestCounts:
-    """The items, the source's new state, the sources it discovered and the run."""
+    """The items, the source's new state, the sources it discovered and the run.
+
+    ``next_check_at`` may depend on what was stored (a quiet source waits longer).
+    With ``lease_owner``, the lease is settled first: see :func:`leases.settle`."""
     spec = source.spec
+    if lease_owner is not None:
+        leases.settle(conn, spec.id, lease_owner)
     for found in discovered:
         add_source(conn, found, origin="discovered", enabled=True, now=now, found_by=spec.id)
     counts = ingest_items(conn, source_id=spec.id, event_slug=spec.event, result=result, now=now)
     optouts.record_exclusions(conn, spec.event, spec.id, result.excluded_items, now)
+    if callable(next_check_at):
+        next_check_at = next_check_at(counts)
     rate = result.rate_limit
     conn.execute(
         update(Source)
@@ -88,6 +96,8 @@ def record_success(
             last_attempt_at=started_at,
             last_success_at=now,
             error_count=0,
+            # A new failure streak gets its own notice to the admins.
+            failing_notice_at=None,
             next_check_at=next_check_at,
             rate_limit=None
             if rate is None
@@ -127,8 +137,11 @@ def record_failure(
     started_at: datetime,
     now: datetime,
     next_check_at: datetime,
+    lease_owner: str | None = None,
 ) -> None:
     """The error becomes data on the source row; its state and items are untouched."""
+    if lease_owner is not None:
+        leases.settle(conn, source.spec.id, lease_owner)
     conn.execute(
         update(Source)
         .where(Source.id == source.spec.id)
@@ -151,6 +164,23 @@ def record_failure(
             error=error,
         )
     )
+
+
+def quiet_runs(conn: Connection, source_id: str, limit: int) -> int:
+    """How many of the source's latest fetches in a row (up to ``limit``) stored no new
+    item; failures and re-checks neither count nor break the run."""
+    news = conn.execute(
+        select(FetchRun.new)
+        .where(FetchRun.source_id == source_id, FetchRun.status.in_(("ok", "not_modified")))
+        .order_by(FetchRun.id.desc())
+        .limit(limit)
+    ).scalars()
+    quiet = 0
+    for new in news:
+        if new:
+            break
+        quiet += 1
+    return quiet
 
 
 def record_recheck(

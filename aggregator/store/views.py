@@ -61,23 +61,27 @@ def describe_query(spec: SourceSpec) -> str:
 def load_items(
     session: Session, ids: Sequence[int], include_deleted: bool
 ) -> Iterable[StoredItemView]:
-    query = select(Item, Author).join(Author, Author.key == Item.author_key).where(Item.id.in_(ids))
+    # Columns, not ORM entities: building and tracking an entity per row cost more
+    # than the query itself (benchmarks/digest.py).
+    query = select(*LOADED).join(Author, Author.key == Item.author_key).where(Item.id.in_(ids))
     if not include_deleted:
         query = query.where(Item.deleted_at.is_(None))
-    rows = {r.Item.id: r for r in session.execute(query)}
+    conn = session.connection()  # plain rows: no ORM result processing
+    rows = {r[0]: r for r in conn.execute(query).all()}
     # Replies may name their parent by an alias (a platform-local id): resolve it.
-    parents = {r.Item.in_reply_to for r in rows.values() if r.Item.in_reply_to}
+    parents = {r[_PARENT] for r in rows.values() if r[_PARENT]}
     resolved: dict[str, str] = {}
-    for start in range(0, len(parents), 500):
-        chunk = sorted(parents)[start : start + 500]
-        for alias, key in session.execute(
+    wanted = sorted(parents)
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        for alias, key in conn.execute(
             select(ItemAlias.alias, Item.key)
             .join(Item, Item.id == ItemAlias.item_id)
             .where(ItemAlias.alias.in_(chunk))
         ):
             resolved[alias] = key
     sources: dict[int, list[str]] = {}
-    for item_id, source_id in session.execute(
+    for item_id, source_id in conn.execute(
         select(ItemSource.item_id, ItemSource.source_id).where(ItemSource.item_id.in_(ids))
     ):
         sources.setdefault(item_id, []).append(source_id)
@@ -85,32 +89,95 @@ def load_items(
         row = rows.get(id_)
         if row is None:
             continue
-        i, a = row.Item, row.Author
+        # Unpacked by position: attribute access on a Row costs more than the rest.
+        (
+            _,
+            key,
+            platform,
+            kind,
+            url,
+            author_key,
+            title,
+            html,
+            text,
+            language,
+            created_at,
+            edited_at,
+            fetched_at,
+            in_reply_to,
+            context_url,
+            replies,
+            reposts,
+            likes,
+            hashtags,
+            links,
+            raw,
+            deleted,
+            author_platform,
+            name,
+            handle,
+            author_url,
+            avatar_url,
+        ) = row
         yield StoredItemView(
-            id=i.id,
+            id=id_,
             item=ItemData(
-                key=i.key,
-                platform=i.platform,
-                kind=i.kind,
-                url=i.url,
-                author=AuthorData(a.key, a.platform, a.name, a.handle, a.url, a.avatar_url),
-                html=i.html,
-                text=i.text,
-                created_at=i.created_at,
-                language=i.language,
-                edited_at=i.edited_at,
-                in_reply_to=resolved.get(i.in_reply_to, i.in_reply_to) if i.in_reply_to else None,
-                context_url=i.context_url,
-                title=i.title,
-                engagement=Engagement(i.replies_count, i.reposts_count, i.likes_count),
-                hashtags=tuple(i.hashtags),
-                links=tuple(i.links),
-                raw=i.raw,
+                key=key,
+                platform=platform,
+                kind=kind,
+                url=url,
+                author=AuthorData(
+                    author_key, author_platform, name, handle, author_url, avatar_url
+                ),
+                html=html,
+                text=text,
+                created_at=created_at,
+                language=language,
+                edited_at=edited_at,
+                in_reply_to=resolved.get(in_reply_to, in_reply_to) if in_reply_to else None,
+                context_url=context_url,
+                title=title,
+                engagement=Engagement(replies, reposts, likes),
+                hashtags=tuple(hashtags),
+                links=tuple(links),
+                raw=raw,
             ),
-            fetched_at=i.fetched_at,
-            deleted=i.deleted_at is not None,
+            fetched_at=fetched_at,
+            deleted=bool(deleted),
             source_ids=tuple(sorted(sources.get(id_, []))),
         )
+
+
+LOADED = (
+    Item.id,
+    Item.key,
+    Item.platform,
+    Item.kind,
+    Item.url,
+    Item.author_key,
+    Item.title,
+    Item.html,
+    Item.text,
+    Item.language,
+    Item.created_at,
+    Item.edited_at,
+    Item.fetched_at,
+    Item.in_reply_to,
+    Item.context_url,
+    Item.replies_count,
+    Item.reposts_count,
+    Item.likes_count,
+    Item.hashtags,
+    Item.links,
+    Item.raw,
+    Item.deleted_at.is_not(None),  # only whether: no timestamp to parse
+    Author.platform,
+    Author.name,
+    Author.handle,
+    Author.url,
+    Author.avatar_url,
+)
+_PARENT = 13  # position of in_reply_to in LOADED
 
 
 def event_record(e: Event) -> EventRecord:

@@ -1,0 +1,96 @@
+"""What people talked about: the hashtags used alongside the event's own, and the words
+that recur in what they wrote.
+
+Both count *items*, not occurrences: one post repeating a word ten times (or a tag
+stuffed with variants) counts once, so a single loud post cannot top the list. Terms
+need at least two items to be "frequent"; a hashtag used once is still shown, since
+choosing a tag is deliberate in a way that using a word is not.
+
+Pure: no store, no templates.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+TOP = 12
+MIN_TERM_ITEMS = 2
+
+# A small, plain English list: enough to keep "the" and "about" out of the top twelve
+# without pulling in a language-processing dependency for one box on a page.
+STOPWORDS = frozenset(
+    """
+    about above after again against all also and any are aren't because been before being
+    below between both but can can't cannot could couldn't did didn't does doesn't doing
+    don't down during each even ever every few for from further get gets got had hadn't has
+    hasn't have haven't having her here here's hers herself him himself his how how's i'd
+    i'll i'm i've into isn't it's its itself just let's like made make many more most much
+    must mustn't myself nor not now off once one only other ought our ours ourselves out
+    over own really same see shan't she she'd she'll she's should shouldn't some still such
+    than that that's the their theirs them themselves then there there's these they they'd
+    they'll they're they've thing things this those through too under until very via was
+    wasn't way we'd we'll we're we've were weren't what what's when when's where where's
+    which while who who's whom why why's will with won't would wouldn't yes yet you you'd
+    you'll you're you've your yours yourself yourselves today day new people going know
+    think want need well
+    """.split()  # noqa: SIM905 (a paragraph of words is easier to read and extend)
+)
+
+# Removed before words are read: links, @mentions (Mastodon's @name@server too) and
+# hashtags are not words someone chose to say.
+_NOT_WORDS = re.compile(
+    r"""https?://\S+ | www\.\S+ | @[\w.-]+(?:@[\w.-]+)? | \#\w+""",
+    re.VERBOSE | re.IGNORECASE,
+)
+# Letters, with inner apostrophes or hyphens ("don't", "co-production"); digits never.
+_WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+
+
+@dataclass(frozen=True, slots=True)
+class TermCount:
+    term: str
+    count: int
+    """Items that use it."""
+
+
+def co_hashtags(
+    tag_lists: Iterable[Iterable[str]], own: Iterable[str], *, top: int = TOP
+) -> tuple[TermCount, ...]:
+    """Hashtags used alongside the event's own (``own``, compared case-insensitively),
+    most items first, ties alphabetically."""
+    skip = {t.casefold().lstrip("#") for t in own}
+    counts: Counter[str] = Counter()
+    for tags in tag_lists:
+        counts.update({t.casefold().lstrip("#") for t in tags} - skip - {""})
+    return _top(counts, top, minimum=1)
+
+
+def words(text: str) -> set[str]:
+    """The distinct words of ``text`` worth counting, lower-cased."""
+    # Whole-text operations and one findall: this runs on every item of a busy day.
+    found = set(_WORD.findall(_NOT_WORDS.sub(" ", text).casefold().replace("’", "'")))
+    return {w for w in found if len(w) >= 3 and w not in STOPWORDS}
+
+
+def frequent_terms(
+    texts: Iterable[str], exclude: Iterable[str] = (), *, top: int = TOP
+) -> tuple[TermCount, ...]:
+    """Words used in at least two items, most items first, ties alphabetically.
+
+    ``exclude`` (the event's own hashtags, say) is left out: every item is about the
+    event, so its name tells nobody anything."""
+    skip = {t.casefold().lstrip("#") for t in exclude}
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(words(text) - skip)
+    return _top(counts, top, minimum=MIN_TERM_ITEMS)
+
+
+def _top(counts: Counter[str], top: int, *, minimum: int) -> tuple[TermCount, ...]:
+    ranked = sorted(
+        (kv for kv in counts.items() if kv[1] >= minimum), key=lambda kv: (-kv[1], kv[0])
+    )
+    return tuple(TermCount(term, n) for term, n in ranked[:top])
