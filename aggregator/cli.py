@@ -8,8 +8,8 @@ import getpass
 import logging
 import os
 import sys
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -17,20 +17,23 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from aggregator import __version__
-from aggregator.app import App, build_app
+from aggregator.app import App, build_app, utcnow
 from aggregator.config import find_config, load_settings
 from aggregator.digest.render import FORMATS
 from aggregator.exceptions import ConfigError, StoreError
 from aggregator.models import MODERATION_ACTIONS, ConsentPolicy, ModerationRecord, RunReport
 from aggregator.optouts import BadRule, OptOutRule, parse_rule
+from aggregator.store import EventRecord
 
 console = Console(stderr=True)
 out = Console()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, clock: Callable[[], datetime] = utcnow) -> int:
+    """Run ``aggregator ARGV``; ``clock`` is the app's (tests fix it)."""
     parser = _parser()
     args = parser.parse_args(argv)
+    args.clock = clock
     logging.basicConfig(
         level=logging.DEBUG
         if args.verbose > 1
@@ -74,11 +77,16 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("digest", help="render a digest of an event or of one day of it")
     d.add_argument("slug")
     d.add_argument("--date", type=date.fromisoformat, help="one day (YYYY-MM-DD, event time zone)")
-    d.add_argument("--format", default="html", choices=list(FORMATS))
+    d.add_argument(
+        "--format",
+        default="html",
+        choices=[*FORMATS, "atom"],
+        help="atom: the Atom feed of the event's daily digests, every day that is over",
+    )
     d.add_argument(
         "--base-url",
         help="where the digest output folder is published (links between formats; "
-        "required by --format oembed)",
+        "required by --format oembed; for atom, default delivery.base_url)",
     )
     d.add_argument("--output", "-o", help="file to write (default: under digest.output)")
     d.set_defaults(func=cmd_digest)
@@ -170,7 +178,7 @@ def _parser() -> argparse.ArgumentParser:
 def _app(args: argparse.Namespace) -> App:
     path = find_config(args.config, os.environ)
     settings = load_settings(path)
-    return build_app(settings)
+    return build_app(settings, clock=args.clock)
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
@@ -243,6 +251,9 @@ def cmd_digest(args: argparse.Namespace) -> int:
     if args.format == "oembed" and not args.base_url:
         console.print("--format oembed needs --base-url (where the embed is published)")
         return 2
+    if args.format == "atom" and args.date:
+        console.print("--format atom is the feed of every daily digest: it takes no --date")
+        return 2
     app = _app(args)
     event = app.store.event(args.slug)
     if event is None:
@@ -250,6 +261,8 @@ def cmd_digest(args: argparse.Namespace) -> int:
             f"no event {args.slug!r}; configured: " + ", ".join(e.slug for e in app.store.events())
         )
         return 1
+    if args.format == "atom":
+        return _digest_feed(app, event, args)
     period = day_period(event, args.date) if args.date else event_period(event)
     context = build_context(app.store, event, period, now=app.clock())
     env = make_environment(app.settings.digest.templates)
@@ -265,6 +278,24 @@ def cmd_digest(args: argparse.Namespace) -> int:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, "utf-8")
     out.print(f"{context.totals.items} items -> {target}")
+    return 0
+
+
+def _digest_feed(app: App, event: EventRecord, args: argparse.Namespace) -> int:
+    from aggregator.deliver.atom import FEED_NAME
+    from aggregator.deliver.jobs import event_feed, feed_days
+    from aggregator.digest.render import make_environment
+
+    days = feed_days(app, event)
+    env = make_environment(app.settings.digest.templates)
+    text = event_feed(app, event, days, env, base_url=args.base_url)
+    # Where the archive writes it, so the two never disagree about the address.
+    target = (
+        Path(args.output) if args.output else app.settings.digest.output / event.slug / FEED_NAME
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, "utf-8")
+    out.print(f"{len(days)} daily digests -> {target}", soft_wrap=True)
     return 0
 
 

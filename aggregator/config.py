@@ -57,7 +57,9 @@ class FetchSettings(_Model):
         "is fetched on the next pass, without gaps.",
     )
     timeout_seconds: float = Field(20, gt=0, description="Per-request HTTP timeout.")
-    concurrency: int = Field(8, ge=1, le=256, description="Sources fetched at once.")
+    concurrency: int = Field(
+        32, ge=1, le=256, description="Sources fetched at once; `per_host` caps each server."
+    )
     per_host: int = Field(
         2,
         ge=1,

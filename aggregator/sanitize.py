@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from html import escape, unescape
+from typing import Any
 
 import nh3
 
@@ -63,16 +64,25 @@ ALLOWED_CLASSES = {
 URL_SCHEMES = {"http", "https", "mailto"}
 LINK_REL = "nofollow noopener noreferrer ugc"
 
+
+
+def make_cleaner(**extra: Any) -> nh3.Cleaner:
+    """The allow-lists above as a cleaner; ``extra`` adds nh3 options (an embed's
+    links open a new window, say)."""
+    return nh3.Cleaner(
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        allowed_classes=ALLOWED_CLASSES,
+        url_schemes=URL_SCHEMES,
+        link_rel=LINK_REL,
+        strip_comments=True,
+        **extra,
+    )
+
+
 # Built once: passing the allow-lists to nh3.clean() converts them on every call,
 # which doubles its cost.
-CLEANER = nh3.Cleaner(
-    tags=ALLOWED_TAGS,
-    attributes=ALLOWED_ATTRIBUTES,
-    allowed_classes=ALLOWED_CLASSES,
-    url_schemes=URL_SCHEMES,
-    link_rel=LINK_REL,
-    strip_comments=True,
-)
+CLEANER = make_cleaner()
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _IMG_ALT = re.compile(

@@ -101,8 +101,10 @@ class Updater:
         gate = asyncio.Semaphore(self.concurrency)
 
         async def one(source: SourceState) -> RunReport:
-            async with gate:
-                report = await self.update_one(source)
+            # The host's gate first: a source waiting for its server must not hold one
+            # of the slots that sources of idle servers could use.
+            async with self.gates.hold(source.spec), gate:
+                report = await self._update_one(source)
             if on_done is not None:
                 on_done(report)
             return report
@@ -204,11 +206,13 @@ class Updater:
         if until is not None and ctx.now > until:
             return IngestCounts()
         since = self.horizons.get(spec.event) or datetime.min.replace(tzinfo=UTC)
-        refs = [
-            ref
-            for ref, checked in self.store.recheck_candidates(spec.id, since=since)
-            if recheck_due(ref.created_at, checked, ctx.now)
-        ][: self.recheck_batch]
+        candidates = self.store.recheck_candidates(
+            spec.id,
+            since=since,
+            due=lambda created, checked: recheck_due(created, checked, ctx.now),
+            batch=self.recheck_batch,
+        )
+        refs = [ref for ref, _ in candidates]
         if not refs:
             return IngestCounts()
         try:

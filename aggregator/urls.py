@@ -74,6 +74,15 @@ SHORTENERS = frozenset(
 )
 
 
+def web_url(url: str | None) -> str | None:
+    """``url`` if it is a web address, else None: only these become links. Item, author
+    and blog addresses come from platforms and are not sanitized like post HTML, so a
+    ``javascript:`` or ``data:`` one must not reach an ``href``."""
+    if url and urlsplit(url).scheme.lower() in {"http", "https"}:
+        return url
+    return None
+
+
 def is_shortener(url: str) -> bool:
     host = (urlsplit(url).hostname or "").removeprefix("www.")
     return host in SHORTENERS

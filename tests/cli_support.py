@@ -8,8 +8,9 @@ import contextlib
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -100,10 +101,16 @@ class Result:
     err: str
 
 
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> Result:
-    """Run ``aggregator ARGS`` in this process; its exit status and what it printed."""
+def run_cli(
+    capsys: pytest.CaptureFixture[str],
+    *args: str | Path,
+    clock: Callable[[], datetime] | None = None,
+) -> Result:
+    """Run ``aggregator ARGS`` in this process; its exit status and what it printed.
+    ``clock``: the app's clock (default: the real one)."""
     capsys.readouterr()  # drop whatever came before
-    status = main([str(a) for a in args])
+    argv = [str(a) for a in args]
+    status = main(argv) if clock is None else main(argv, clock=clock)
     out, err = capsys.readouterr()
     return Result(status, out, err)
 

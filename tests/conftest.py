@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -55,24 +56,35 @@ def postgres_reason() -> str | None:
     return reason
 
 
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test, dropped afterwards; yields its name."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield schema
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
 @pytest.fixture
 def pg_store(postgres_reason: str | None) -> Iterator[Store]:
     """A store in a fresh PostgreSQL schema, dropped afterwards."""
     if postgres_reason:
         pytest.skip(postgres_reason)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    store = Store(make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"}))
-    store.upgrade()
-    try:
-        yield store
-    finally:
-        store.close()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema() as schema:
+        store = Store(
+            make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
+        )
+        store.upgrade()
+        try:
+            yield store
+        finally:
+            store.close()
 
 
 @pytest.fixture

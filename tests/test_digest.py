@@ -217,7 +217,7 @@ def test_markdown_keeps_peoples_words_inert(filled: Store) -> None:
     section = ctx.platforms[0]
     evil = replace(
         section.threads[0].item,
-        text="[click](javascript:alert(1)) <script>x</script> *loud* `code`",
+        html="<p>[click](javascript:alert(1)) &lt;script&gt;x&lt;/script&gt; *loud* `code`</p>",
     )
     ctx = replace(
         ctx, platforms=(replace(section, threads=(replace(section.threads[0], item=evil),)),)

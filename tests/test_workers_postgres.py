@@ -6,19 +6,18 @@ from __future__ import annotations
 
 import signal
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from aggregator.demo.httpserver import LoopbackServer
 from aggregator.demo.mastodon_sim import make_account
 from aggregator.store import Store
 from aggregator.store.schema import FetchRun, Item, ItemSource
-from tests.conftest import POSTGRES_URL
+from tests.conftest import POSTGRES_URL, postgres_schema
 from tests.test_service import Overlap, config_text, mastodon
 from tests.test_service_process import finish, start_worker, wait_for
 
@@ -40,18 +39,10 @@ def database(postgres_reason: str | None) -> Iterator[str]:
     """A fresh schema, migrated once (workers starting together then find it current)."""
     if postgres_reason:
         pytest.skip(postgres_reason)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    Store.open(url).close()
-    try:
+    with postgres_schema() as schema:
+        url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+        Store.open(url).close()
         yield url
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def test_three_workers_one_killed_store_each_item_once_and_never_overlap(

@@ -18,15 +18,15 @@ import os
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 
 from jinja2 import Environment
 
-from aggregator.app import App
+from aggregator.app import App, event_record
 from aggregator.config import EventSettings, Settings
 from aggregator.deliver import schedule
 from aggregator.deliver.archive import Archive
-from aggregator.deliver.atom import tag_authority
+from aggregator.deliver.atom import atom_feed, tag_authority
 from aggregator.deliver.content import digest_parts, notice_parts
 from aggregator.deliver.email import (
     build_message,
@@ -38,6 +38,7 @@ from aggregator.deliver.email import (
 from aggregator.digest.context import DigestContext, build_context, day_period
 from aggregator.digest.render import make_environment
 from aggregator.exceptions import SendError
+from aggregator.store import EventRecord
 from aggregator.store.deliveries import DeliveryKey
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,13 @@ def default_worker() -> str:
 
 
 def event_plan(settings: Settings, event: EventSettings) -> schedule.DeliveryPlan:
+    own = event.delivery
+    return _plan(settings, event_record(event), own.time, own.days_after)
+
+
+def _plan(
+    settings: Settings, event: EventRecord, send_time: time | None, days_after: int | None
+) -> schedule.DeliveryPlan:
     d = settings.delivery
     return schedule.plan(
         event.slug,
@@ -67,9 +75,18 @@ def event_plan(settings: Settings, event: EventSettings) -> schedule.DeliveryPla
         starts=event.starts,
         ends=event.ends,
         lookback_days=event.lookback_days,
-        send_time=event.delivery.time or d.time,
-        days_after=d.days_after if event.delivery.days_after is None else event.delivery.days_after,
+        send_time=send_time or d.time,
+        days_after=d.days_after if days_after is None else days_after,
     )
+
+
+def record_plan(settings: Settings, event: EventRecord) -> schedule.DeliveryPlan:
+    """:func:`event_plan` for an event as the store holds it (one no longer configured
+    gets the default ``delivery`` settings)."""
+    configured = next((e for e in settings.events if e.slug == event.slug), None)
+    if configured is not None:
+        return event_plan(settings, configured)
+    return _plan(settings, event, None, None)
 
 
 def active_channels(settings: Settings) -> tuple[str, ...]:
@@ -200,6 +217,35 @@ def notify_failing(app: App, worker: str) -> int:
     return told
 
 
+def feed_days(app: App, event: EventRecord) -> list[DigestContext]:
+    """The digest of each local day of ``event``'s window (look-back days to
+    ``days_after``) that is over by the app's clock: what ``aggregator digest --format
+    atom`` lists."""
+    now = app.clock()
+    return [
+        build_context(app.store, event, day_period(event, day), now=now)
+        for day in schedule.ended(record_plan(app.settings, event), now)
+    ]
+
+
+def event_feed(
+    app: App,
+    event: EventRecord,
+    days: Sequence[DigestContext],
+    env: Environment,
+    *,
+    base_url: str | None = None,
+) -> str:
+    """The Atom feed of ``days``, its entry ids those of the archive's feed. Links are
+    under ``base_url`` (default ``delivery.base_url``), or relative to the feed without
+    either."""
+    base = base_url or app.settings.delivery.base_url or ""
+    if base and not base.endswith("/"):
+        base += "/"
+    authority = _authority(app.settings, base)
+    return atom_feed(event, days, base_url=base, env=env, authority=authority)
+
+
 def _archive(app: App, env: Environment) -> Archive:
     return Archive(
         store=app.store,
@@ -211,9 +257,11 @@ def _archive(app: App, env: Environment) -> Archive:
     )
 
 
-def _authority(settings: Settings) -> str:
+def _authority(settings: Settings, base_url: str = "") -> str:
+    """The feed ids' authority: the configured archive's domain first, so a feed written
+    with another ``--base-url`` keeps the archive's ids."""
     fallback = message_domain(settings.email) if settings.email.sender else "localhost"
-    return tag_authority(settings.delivery.base_url or "", fallback)
+    return tag_authority(settings.delivery.base_url or base_url, fallback)
 
 
 def _email_digest(app: App, env: Environment, context: DigestContext, message_id: str) -> None:

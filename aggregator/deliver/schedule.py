@@ -88,6 +88,13 @@ def published(p: DeliveryPlan, now: datetime) -> list[date]:
     return [day for day in days(p) if due_at(day, p.send_time, p.timezone) <= now]
 
 
+def ended(p: DeliveryPlan, now: datetime) -> list[date]:
+    """The days of ``p`` that are over at ``now`` in the event's time zone: through
+    yesterday there, however long after the event ``now`` is."""
+    today = now.astimezone(ZoneInfo(p.timezone)).date()
+    return [day for day in days(p) if day < today]
+
+
 def retry_at(attempts: int, now: datetime, first_delay: timedelta) -> datetime:
     """When a delivery that failed ``attempts`` times is tried again: the delay doubles
     each time, up to :data:`MAX_RETRY_DELAY`."""

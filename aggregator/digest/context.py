@@ -79,10 +79,11 @@ class ItemView:
 class ThreadNode:
     item: ItemView
     replies: tuple[ThreadNode, ...] = ()
+    size: int = field(init=False)
+    """Items in this thread, this one included (a field, so serializers see it)."""
 
-    @property
-    def size(self) -> int:
-        return 1 + sum(r.size for r in self.replies)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "size", 1 + sum(r.size for r in self.replies))
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,17 +241,21 @@ def build_context(
     now: datetime,
     health: Sequence[SourceHealth] | None = None,
 ) -> DigestContext:
-    stored = store.items(event.slug, since=period.start, until=period.end)
+    stored = store.items(event.slug, since=period.start, until=period.end, raw=False)
     # Removed by their authors: tombstones, less those the opt-out list purged
     # (they are counted with the exclusions).
     removed = store.removed_count(event.slug, since=period.start, until=period.end)
-    health = store.health(event.slug) if health is None else health
+    health = store.health(event.slug, counts=False) if health is None else health
     moderation = store.moderation(event.slug)
     present = {_page(v.item.url) for v in stored if v.item.kind == "article" and v.item.url}
     wanted = {_page(v.item.context_url) for v in stored if v.item.context_url} - present
     posts = [v for v in store.articles(event.slug) if v.item.url and _page(v.item.url) in wanted]
     before = previous_period(event, period)
-    previous = store.items(event.slug, since=before.start, until=before.end) if before else None
+    previous = (
+        store.items(event.slug, since=before.start, until=before.end, light=True)
+        if before
+        else None
+    )
     # Whoever spoke before the day before is known; the day before's own authors are
     # known to the day itself. One lookup answers both days.
     asked = {v.item.author.key for v in (*stored, *(previous or ()))}

@@ -7,11 +7,11 @@ lose at most a fetch, never the items behind a cursor.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, and_, func, or_, select, text, update
+from sqlalchemy import Engine, Table, and_, func, literal, or_, select, text, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -49,6 +49,7 @@ from aggregator.store.views import (
     describe_query,
     event_record,
     load_items,
+    load_light,
     source_state,
 )
 
@@ -170,7 +171,16 @@ class Store:
             rows = session.scalars(query.order_by(Source.next_check_at, Source.id)).all()
             return [source_state(row) for row in rows]
 
-    def health(self, event: str | None = None) -> list[SourceHealth]:
+    def health(self, event: str | None = None, *, counts: bool = True) -> list[SourceHealth]:
+        """Each source's state. ``counts=False`` leaves ``items`` at 0 and skips
+        counting them, which costs in proportion to the event's items (a digest
+        does not show them)."""
+        if not counts:
+            query = select(Source, literal(0))
+            if event:
+                query = query.where(Source.event_slug == event)
+            with Session(self.engine) as session:
+                return _health(session.execute(query.order_by(Source.event_slug, Source.id)))
         tally = select(ItemSource.source_id, func.count().label("n"))
         if event:
             # Only this event's sources are counted (ix_item_sources_source), not the store.
@@ -184,25 +194,7 @@ class Store:
         if event:
             query = query.where(Source.event_slug == event)
         with Session(self.engine) as session:
-            rows = session.execute(query.order_by(Source.event_slug, Source.id)).all()
-        return [
-            SourceHealth(
-                id=r.Source.id,
-                event=r.Source.event_slug,
-                platform=r.Source.platform,
-                target=r.Source.target,
-                enabled=r.Source.enabled,
-                last_success_at=r.Source.last_success_at,
-                last_attempt_at=r.Source.last_attempt_at,
-                last_error=r.Source.last_error,
-                last_error_at=r.Source.last_error_at,
-                error_count=r.Source.error_count,
-                next_check_at=r.Source.next_check_at,
-                rate_limit=r.Source.rate_limit,
-                items=r[1],
-            )
-            for r in rows
-        ]
+            return _health(session.execute(query.order_by(Source.event_slug, Source.id)))
 
     def record_success(
         self,
@@ -303,21 +295,23 @@ class Store:
             raise StoreError(f"the database does not answer: {e}") from e
 
     def recheck_candidates(
-        self, source_id: str, *, since: datetime, limit: int = 2000
+        self,
+        source_id: str,
+        *,
+        since: datetime,
+        limit: int = 2000,
+        due: Callable[[datetime, datetime | None], bool] | None = None,
+        batch: int | None = None,
     ) -> list[tuple[StoredRef, datetime | None]]:
         """Live items this source stored, created after ``since``, least recently
         checked first, with when each was last known true: re-checked, or returned
-        again by the source itself."""
-        query = (
-            select(
-                Item.id,
-                Item.key,
-                Item.url,
-                Item.created_at,
-                Item.checked_at,
-                ItemSource.last_seen_at,
-                Item.raw,
-            )
+        again by the source itself.
+
+        ``due(created_at, last_known)`` keeps only those worth a look now (at most
+        ``batch``): it is asked on a narrow first query, so a fetch with nothing due
+        does not read every stored item's payload."""
+        light = (
+            select(Item.id, Item.created_at, Item.checked_at, ItemSource.last_seen_at)
             .join(ItemSource, ItemSource.item_id == Item.id)
             .where(
                 ItemSource.source_id == source_id,
@@ -328,30 +322,43 @@ class Store:
             .limit(limit)
         )
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
+            known: dict[int, datetime | None] = {}
+            for r in conn.execute(light):
+                last = max(r.checked_at, r.last_seen_at) if r.checked_at else r.last_seen_at
+                if due is None or due(r.created_at, last):
+                    known[r.id] = last
+                    if batch is not None and len(known) >= batch:
+                        break
+            ids = list(known)
+            rows: dict[int, Any] = {}
             aliases: dict[int, list[str]] = {}
-            ids = [r.id for r in rows]
             for start in range(0, len(ids), 500):
-                for item_id, alias in conn.execute(
-                    select(ItemAlias.item_id, ItemAlias.alias).where(
-                        ItemAlias.item_id.in_(ids[start : start + 500])
+                chunk = ids[start : start + 500]
+                for r in conn.execute(
+                    select(Item.id, Item.key, Item.url, Item.created_at, Item.raw).where(
+                        Item.id.in_(chunk)
                     )
+                ):
+                    rows[r.id] = r
+                for item_id, alias in conn.execute(
+                    select(ItemAlias.item_id, ItemAlias.alias).where(ItemAlias.item_id.in_(chunk))
                 ):
                     aliases.setdefault(item_id, []).append(alias)
         return [
             (
                 StoredRef(
-                    key=r.key,
-                    aliases=tuple(sorted(aliases.get(r.id, []))),
-                    url=r.url,
-                    created_at=r.created_at,
-                    platform_id=str(r.raw["id"])
-                    if isinstance(r.raw, dict) and "id" in r.raw
+                    key=rows[i].key,
+                    aliases=tuple(sorted(aliases.get(i, []))),
+                    url=rows[i].url,
+                    created_at=rows[i].created_at,
+                    platform_id=str(rows[i].raw["id"])
+                    if isinstance(rows[i].raw, dict) and "id" in rows[i].raw
                     else None,
                 ),
-                max(r.checked_at, r.last_seen_at) if r.checked_at else r.last_seen_at,
+                known[i],
             )
-            for r in rows
+            for i in ids
+            if i in rows
         ]
 
     def record_recheck(
@@ -437,11 +444,31 @@ class Store:
         since: datetime | None = None,
         until: datetime | None = None,
         include_deleted: bool = False,
+        raw: bool = True,
+        light: bool = False,
     ) -> list[StoredItemView]:
-        """The event's items created in [since, until), oldest first."""
-        return list(
-            self.iter_items(event, since=since, until=until, include_deleted=include_deleted)
-        )
+        """The event's items created in [since, until), oldest first. ``raw=False``
+        leaves each item's platform payload out (outputs never show it); ``light``
+        loads only what counting needs (:func:`views.load_light`)."""
+        if light:
+            return list(
+                self.iter_items(
+                    event, since=since, until=until, include_deleted=include_deleted, light=True
+                )
+            )
+        # One query for the lot: a day digest wants every item of the day at once.
+        ids = select(ItemSource.item_id).where(*self._in_range(event, since, until))
+        with Session(self.engine) as session:
+            return list(load_items(session, ids, include_deleted, with_raw=raw))
+
+    @staticmethod
+    def _in_range(event: str, since: datetime | None, until: datetime | None) -> list[Any]:
+        conds: list[Any] = [ItemSource.event_slug == event]
+        if since is not None:
+            conds.append(ItemSource.item_created_at >= since)
+        if until is not None:
+            conds.append(ItemSource.item_created_at < until)
+        return conds
 
     def iter_items(
         self,
@@ -451,12 +478,10 @@ class Store:
         until: datetime | None = None,
         include_deleted: bool = False,
         batch: int = 1000,
+        raw: bool = True,
+        light: bool = False,
     ) -> Iterator[StoredItemView]:
-        conds = [ItemSource.event_slug == event]
-        if since is not None:
-            conds.append(ItemSource.item_created_at >= since)
-        if until is not None:
-            conds.append(ItemSource.item_created_at < until)
+        conds = self._in_range(event, since, until)
         ids_query = (
             select(ItemSource.item_id, func.min(ItemSource.item_created_at).label("c"))
             .where(and_(*conds))
@@ -467,24 +492,30 @@ class Store:
             ids = [row.item_id for row in session.execute(ids_query)]
             for start in range(0, len(ids), batch):
                 chunk = ids[start : start + batch]
-                yield from load_items(session, chunk, include_deleted)
+                if light:
+                    yield from load_light(session, chunk)
+                else:
+                    yield from load_items(session, chunk, include_deleted, with_raw=raw)
                 session.expunge_all()
 
     def articles(self, event: str) -> list[StoredItemView]:
         """The event's live blog posts (kind ``article``), whenever they were published:
         a day's comments may belong to an older post. (An event follows a few posts.)"""
         with Session(self.engine) as session:
+            # From the few articles (ix_items_kind) to their events, not from the event's
+            # many items to their kinds.
+            in_event = (
+                select(ItemSource.item_id)
+                # `+ ""` keeps SQLite on the primary key, as in known_authors.
+                .where(ItemSource.item_id == Item.id, ItemSource.event_slug + "" == event)
+                .exists()
+            )
             ids = session.scalars(
-                select(Item.id)
-                .join(ItemSource, ItemSource.item_id == Item.id)
-                .where(
-                    ItemSource.event_slug == event,
-                    Item.kind == "article",
-                    Item.deleted_at.is_(None),
+                select(Item.id).where(
+                    Item.kind == "article", Item.deleted_at.is_(None), in_event
                 )
-                .distinct()
             ).all()
-            return list(load_items(session, ids, include_deleted=False))
+            return list(load_items(session, ids, include_deleted=False, with_raw=False))
 
     # -- deliveries ---------------------------------------------------------------
 
@@ -656,3 +687,24 @@ class Store:
                 .where(ItemSource.event_slug == event, Item.deleted_at.is_not(None))
             ).scalar_one()
         return {"items": live, "deleted": deleted}
+
+
+def _health(rows: Iterable[Any]) -> list[SourceHealth]:
+    return [
+        SourceHealth(
+            id=r.Source.id,
+            event=r.Source.event_slug,
+            platform=r.Source.platform,
+            target=r.Source.target,
+            enabled=r.Source.enabled,
+            last_success_at=r.Source.last_success_at,
+            last_attempt_at=r.Source.last_attempt_at,
+            last_error=r.Source.last_error,
+            last_error_at=r.Source.last_error_at,
+            error_count=r.Source.error_count,
+            next_check_at=r.Source.next_check_at,
+            rate_limit=r.Source.rate_limit,
+            items=r[1],
+        )
+        for r in rows
+    ]

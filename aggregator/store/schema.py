@@ -174,6 +174,8 @@ class Item(Base):
         Index("ix_items_created_at", "created_at"),
         # "New voices": has this author spoken before the period? One index probe each.
         Index("ix_items_author_created", "author_key", "created_at"),
+        # Blog posts are few among many posts and comments: found without a scan.
+        Index("ix_items_kind", "kind"),
     )
 
 

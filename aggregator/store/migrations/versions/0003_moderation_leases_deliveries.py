@@ -52,6 +52,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("event_slug", "day", "channel"),
     )
     op.create_index("ix_items_author_created", "items", ["author_key", "created_at"])
+    op.create_index("ix_items_kind", "items", ["kind"])
     with op.batch_alter_table("sources", schema=None) as batch_op:
         batch_op.add_column(sa.Column("lease_owner", sa.String(length=128), nullable=True))
         batch_op.add_column(sa.Column("lease_until", UTC(timezone=True), nullable=True))
@@ -64,6 +65,7 @@ def downgrade() -> None:
         batch_op.drop_column("lease_until")
         batch_op.drop_column("lease_owner")
     op.drop_table("deliveries")
+    op.drop_index("ix_items_kind", table_name="items")
     op.drop_index("ix_items_author_created", table_name="items")
     op.drop_index("ix_moderation_target", table_name="moderation")
     op.drop_table("moderation")
