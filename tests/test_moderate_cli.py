@@ -89,6 +89,32 @@ def test_hiding_an_item_by_key_records_who_when_and_why(
     assert before <= record.decided_at <= datetime.now(UTC)
 
 
+def test_a_hidden_item_is_gone_from_the_export_and_every_digest_format(
+    capsys: pytest.CaptureFixture[str],
+    config: Path,
+    items: list[dict[str, str]],
+    tmp_path: Path,
+) -> None:
+    hidden = first(items, "mastodon")
+    words = hidden["text"][:40]
+    before = tmp_path / "before.json"
+    assert (
+        run_cli(capsys, "-c", config, "digest", SLUG, "--format", "json", "-o", before).status == 0
+    )
+    assert words in before.read_text("utf-8")
+
+    assert run_cli(capsys, "-c", config, "moderate", SLUG, "hide", hidden["key"]).status == 0
+
+    exported = run_cli(capsys, "-c", config, "export", SLUG)
+    keys = [json.loads(line)["key"] for line in exported.out.splitlines()]
+    assert sorted(keys) == sorted(i["key"] for i in items if i is not hidden)
+    for fmt in ("html", "email", "text", "markdown", "paste", "embed", "json"):
+        out = tmp_path / f"digest.{fmt}"
+        result = run_cli(capsys, "-c", config, "digest", SLUG, "--format", fmt, "-o", out)
+        assert result.status == 0, result.err
+        assert words not in out.read_text("utf-8"), fmt
+
+
 @pytest.mark.parametrize("platform", ["mastodon", "wordpress"])
 def test_an_item_is_found_by_its_address(
     capsys: pytest.CaptureFixture[str],
