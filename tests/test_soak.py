@@ -213,7 +213,13 @@ def test_a_day_and_a_half_of_faults_loses_and_duplicates_nothing(
                 select(ItemSource.source_id, func.count()).group_by(ItemSource.source_id)
             ).all()
             deliveries = conn.execute(
-                select(Delivery.day, Delivery.channel, Delivery.status, Delivery.sent_at)
+                select(
+                    Delivery.day,
+                    Delivery.channel,
+                    Delivery.status,
+                    Delivery.sent_at,
+                    Delivery.message_id,
+                )
             ).all()
         health = store.health("copro")
         runs = {h.id: store.fetch_runs(h.id) for h in health}
@@ -222,6 +228,8 @@ def test_a_day_and_a_half_of_faults_loses_and_duplicates_nothing(
         app.store.close()
 
     assert figures["faults"] > 40, "the soak injected faults all along"
+    failed_runs = [r for rs in runs.values() for r in rs if r["status"] == "error"]
+    assert len(failed_runs) > 20, "and the sources met them"
     # Exactly once: every published item is stored, none twice, nothing else.
     assert len(stored_keys) == len(set(stored_keys))
     assert set(stored_keys) == published
@@ -233,7 +241,6 @@ def test_a_day_and_a_half_of_faults_loses_and_duplicates_nothing(
     for source in health:
         source_runs = runs[source.id]
         assert sum(r["new"] for r in source_runs) == per_source[source.id]
-        assert any(r["status"] == "error" for r in source_runs), source.id
         assert source.error_count == 0, (source.id, source.last_error)
         assert source.last_success_at is not None
         assert source.last_success_at > START + timedelta(hours=HOURS - 2)
@@ -259,11 +266,15 @@ def test_a_day_and_a_half_of_faults_loses_and_duplicates_nothing(
         due = datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC)
         due += timedelta(hours=7, minutes=30)
         assert d.status == "sent"
-        assert due <= d.sent_at < due + timedelta(minutes=40)
-    assert sent[(date(2026, 11, 19), "email")].sent_at >= due - timedelta(days=1, minutes=-20)
+        assert due <= d.sent_at < due + timedelta(hours=1)
+    # The first morning's server refused mail until 07:50: that send came after.
+    first = sent[(date(2026, 11, 19), "email")]
+    assert first.sent_at >= datetime(2026, 11, 20, 7, 50, tzinfo=UTC)
     messages = world["inbox"].messages
     assert len(messages) == 2
-    assert {m["Message-ID"] for m in messages} == {m["Message-ID"] for m in messages[:2]}
+    assert {m["Message-ID"] for m in messages} == {
+        sent[(day, "email")].message_id for day in (date(2026, 11, 19), date(2026, 11, 20))
+    }
     assert "Thursday 19 November 2026" in messages[0]["Subject"]
     assert "Friday 20 November 2026" in messages[1]["Subject"]
     archive = world["tmp"] / "archive" / "copro"
