@@ -121,6 +121,10 @@ class LoopbackServer:
         with self._lock:
             self._faults.extend([fault] * times)
 
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
     @property
     def pending_faults(self) -> int:
         """Injected faults not yet met by a request."""

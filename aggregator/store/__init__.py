@@ -7,41 +7,37 @@ lose at most a fetch, never the items behind a cursor.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, and_, func, literal, or_, select, text, update
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy import Engine, Table, and_, func, literal, or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from aggregator.decisions import Budget
 from aggregator.exceptions import StoreError
 from aggregator.models import (
     FetchResult,
     IngestCounts,
-    Moderation,
-    ModerationRecord,
     RecheckResult,
     SourceSpec,
     SourceState,
     StoredRef,
 )
-from aggregator.optouts import OptOutRule
-from aggregator.store import deliveries, leases, lookup, migrate, moderation, optouts, runs
+from aggregator.store import migrate, runs
+from aggregator.store.curation_ops import CurationOps
 from aggregator.store.engine import make_engine
 from aggregator.store.ingest import dialect_insert
 from aggregator.store.schema import (
     Author,
     Event,
-    Exclusion,
     FetchRun,
     Item,
     ItemAlias,
     ItemSource,
-    OptOut,
     Source,
 )
+from aggregator.store.service_ops import ServiceOps
 from aggregator.store.views import (
     EventRecord,
     SourceHealth,
@@ -61,7 +57,7 @@ fetch_runs_t = cast(Table, FetchRun.__table__)
 __all__ = ["EventRecord", "SourceHealth", "Store", "StoredItemView", "describe_query"]
 
 
-class Store:
+class Store(ServiceOps, CurationOps):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
@@ -250,49 +246,6 @@ class Store:
         """How many of the source's latest fetches in a row stored no new item."""
         with self.engine.connect() as conn:
             return runs.quiet_runs(conn, source_id, limit)
-
-    # -- leases (several workers on one database) -----------------------------------
-
-    def claim_due(
-        self,
-        worker: str,
-        *,
-        now: datetime,
-        limit: int,
-        lease: timedelta,
-        exclude: Collection[str] = (),
-    ) -> list[SourceState]:
-        """Lease up to ``limit`` due, unleased sources to ``worker`` (one statement)."""
-        with Session(self.engine) as session:
-            return leases.claim_due(session, worker, now, limit, lease, exclude)
-
-    def release(
-        self,
-        worker: str,
-        source_ids: Sequence[str] | None = None,
-        *,
-        next_check_at: datetime | None = None,
-    ) -> int:
-        """Give back ``worker``'s leases without a result (all, or ``source_ids``)."""
-        with self.engine.begin() as conn:
-            return leases.release(conn, worker, source_ids, next_check_at=next_check_at)
-
-    def source_leases(self) -> dict[str, leases.Lease]:
-        with self.engine.connect() as conn:
-            return leases.leases(conn)
-
-    def budgets(self) -> list[Budget]:
-        """The latest rate-limit reading of each source, keyed by shared budget."""
-        with Session(self.engine) as session:
-            return leases.budgets(session)
-
-    def ping(self) -> None:
-        """Raise StoreError unless the database answers."""
-        try:
-            with self.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except SQLAlchemyError as e:
-            raise StoreError(f"the database does not answer: {e}") from e
 
     def recheck_candidates(
         self,
@@ -516,163 +469,6 @@ class Store:
                 )
             ).all()
             return list(load_items(session, ids, include_deleted=False, with_raw=False))
-
-    # -- deliveries ---------------------------------------------------------------
-
-    def claim_delivery(
-        self,
-        key: deliveries.DeliveryKey,
-        *,
-        worker: str,
-        now: datetime,
-        lease: timedelta,
-        max_attempts: int,
-        message_id: str | None = None,
-        force: bool = False,
-    ) -> deliveries.Claim:
-        """Take one digest delivery for ``worker``, exclusively across workers."""
-        with self.engine.begin() as conn:
-            return deliveries.claim(
-                conn,
-                key,
-                worker=worker,
-                now=now,
-                lease=lease,
-                max_attempts=max_attempts,
-                message_id=message_id,
-                force=force,
-            )
-
-    def mark_delivered(
-        self, key: deliveries.DeliveryKey, *, now: datetime, message_id: str | None = None
-    ) -> None:
-        with self.engine.begin() as conn:
-            deliveries.mark_sent(conn, key, now=now, message_id=message_id)
-
-    def mark_delivery_failed(
-        self,
-        key: deliveries.DeliveryKey,
-        *,
-        worker: str,
-        now: datetime,
-        error: str,
-        retry_at: datetime,
-    ) -> None:
-        with self.engine.begin() as conn:
-            deliveries.mark_failed(
-                conn, key, worker=worker, now=now, error=error, retry_at=retry_at
-            )
-
-    def delivery(self, key: deliveries.DeliveryKey) -> deliveries.DeliveryRecord | None:
-        with self.engine.connect() as conn:
-            return deliveries.get(conn, key)
-
-    def delivery_log(self, event: str) -> list[deliveries.DeliveryRecord]:
-        with self.engine.connect() as conn:
-            return deliveries.listing(conn, event)
-
-    def failing_sources(self, *, failing_since: datetime) -> list[str]:
-        """Ids of sources failing with no success since ``failing_since``, not yet
-        reported to the admins."""
-        with self.engine.connect() as conn:
-            return deliveries.failing_sources(conn, failing_since=failing_since)
-
-    def claim_failing_notice(self, source_id: str, now: datetime) -> bool:
-        """Records that the admins are told about ``source_id``; False when another
-        worker already did (cleared by the source's next success)."""
-        with self.engine.begin() as conn:
-            return deliveries.claim_failing_notice(conn, source_id, now)
-
-    # -- moderation ---------------------------------------------------------------
-
-    def moderate(self, record: ModerationRecord) -> None:
-        """Record one organiser decision; it applies to every output from now on."""
-        with self.engine.begin() as conn:
-            moderation.decide(conn, record)
-
-    def moderation(self, event: str) -> Moderation:
-        with self.engine.connect() as conn:
-            return moderation.current(conn, event)
-
-    def moderation_log(self, event: str) -> list[ModerationRecord]:
-        with self.engine.connect() as conn:
-            return moderation.log(conn, event)
-
-    def find_items(self, event: str, target: str) -> list[str]:
-        """Keys of the event's items whose key, alias or address is ``target``."""
-        with self.engine.connect() as conn:
-            return lookup.item_keys(conn, event, target)
-
-    def find_authors(self, event: str, who: str) -> list[str]:
-        """Keys of the event's authors named by ``who``: an author key, a handle
-        (``@name@server``, ``name.bsky.social``) or a profile address."""
-        with self.engine.connect() as conn:
-            return lookup.author_keys(conn, event, who)
-
-    # -- consent ------------------------------------------------------------------
-
-    def optout_rules(self) -> list[OptOutRule]:
-        with self.engine.connect() as conn:
-            return optouts.rules(conn)
-
-    def optout_list(self) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(optouts.optouts_t).order_by(OptOut.id)).mappings()
-            return [dict(r) for r in rows]
-
-    def add_optout(self, rule: OptOutRule, *, reason: str | None, by: str, now: datetime) -> int:
-        """Add ``rule`` and purge what it covers, in one transaction; returns the count
-        of items removed."""
-        with self.engine.begin() as conn:
-            return optouts.add_rule(conn, rule, reason, by, now)
-
-    def remove_optout(self, rule: OptOutRule) -> bool:
-        with self.engine.begin() as conn:
-            return optouts.remove_rule(conn, rule)
-
-    def exclusions(
-        self, event: str, *, since: datetime | None = None, until: datetime | None = None
-    ) -> dict[str, int]:
-        """Items left out of ``event`` (created in [since, until)), counted by reason."""
-        query = select(Exclusion.reason, func.count()).where(Exclusion.event_slug == event)
-        # Counted in SQL: a day's digest must not read every exclusion of the event.
-        # Without a creation time an exclusion belongs to the whole event only.
-        if since is not None:
-            query = query.where(Exclusion.item_created_at >= since)
-        if until is not None:
-            query = query.where(Exclusion.item_created_at < until)
-        with self.engine.connect() as conn:
-            return {reason: n for reason, n in conn.execute(query.group_by(Exclusion.reason))}
-
-    def removed_count(self, event: str, *, since: datetime, until: datetime) -> int:
-        """Items of ``event`` created in [since, until) that their platform no longer
-        shows (deleted, trashed, made private), not counting opt-out purges."""
-        with self.engine.connect() as conn:
-            keys = conn.execute(
-                select(Item.key)
-                .join(ItemSource, ItemSource.item_id == Item.id)
-                .where(
-                    ItemSource.event_slug == event,
-                    ItemSource.item_created_at >= since,
-                    ItemSource.item_created_at < until,
-                    Item.deleted_at.is_not(None),
-                )
-                .distinct()
-            ).scalars()
-            by_hash = {optouts.key_hash(key): key for key in keys}
-            # Only this period's tombstones are looked up, not every exclusion of the event.
-            purged: set[str] = set()
-            wanted = sorted(by_hash)
-            for start in range(0, len(wanted), 500):
-                purged.update(
-                    conn.execute(
-                        select(Exclusion.key_hash).where(
-                            Exclusion.event_slug == event,
-                            Exclusion.key_hash.in_(wanted[start : start + 500]),
-                        )
-                    ).scalars()
-                )
-            return len(by_hash.keys() - purged)
 
     def counts(self, event: str) -> dict[str, int]:
         with self.engine.connect() as conn:

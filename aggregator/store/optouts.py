@@ -7,7 +7,6 @@ item once however often it is seen again, not enough to say whose it was.
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
@@ -44,22 +43,6 @@ def record_exclusions(
     if rows:
         stmt = dialect_insert(conn, exclusions_t).on_conflict_do_nothing()
         executemany(conn, stmt, list(rows.values()))
-
-
-def exclusion_counts(
-    conn: Connection, event: str, since: datetime | None, until: datetime | None
-) -> dict[str, int]:
-    query = select(Exclusion.reason, Exclusion.item_created_at).where(Exclusion.event_slug == event)
-    counts: Counter[str] = Counter()
-    for reason, created in conn.execute(query):
-        # An exclusion without a creation time belongs to the whole event only.
-        if since is not None or until is not None:
-            if created is None:
-                continue
-            if (since is not None and created < since) or (until is not None and created >= until):
-                continue
-        counts[reason] += 1
-    return dict(counts)
 
 
 def rules(conn: Connection) -> list[OptOutRule]:
