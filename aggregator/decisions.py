@@ -149,9 +149,6 @@ def next_check_after_failure(
     return now + wait * (1 + rng.uniform(0, schedule.jitter))
 
 
-LOW_HEADROOM = 0.05
-"""A budget with this share of its limit left (or 2 requests) counts as spent: the
-sources stop paging there too, so what is left absorbs requests already in flight."""
 PAST_RESET = timedelta(seconds=1)
 """Checked this long after a reset, so two clocks a little apart never meet before it."""
 
@@ -159,10 +156,7 @@ PAST_RESET = timedelta(seconds=1)
 def headroom_wait(rate: RateLimit | None, now: datetime) -> datetime | None:
     """When a nearly spent budget comes back: just past its reset, or ``None`` when there
     is headroom (or the platform did not say)."""
-    if rate is None or rate.remaining is None or rate.reset_at is None:
-        return None
-    floor = max(2, int((rate.limit or 0) * LOW_HEADROOM))
-    if rate.remaining > floor or rate.reset_at <= now:
+    if rate is None or rate.reset_at is None or not rate.nearly_spent or rate.reset_at <= now:
         return None
     return rate.reset_at + PAST_RESET
 

@@ -138,6 +138,14 @@ class RateLimit:
     remaining: int | None
     reset_at: datetime | None
 
+    @property
+    def nearly_spent(self) -> bool:
+        """At most 5 % of the limit (or 2 requests) left: sources stop paging here, so
+        what is left absorbs requests already in flight, and come back after the reset."""
+        if self.remaining is None:
+            return False
+        return self.remaining <= max(2, (self.limit or 0) * 5 // 100)
+
 
 @dataclass(frozen=True, slots=True)
 class ExcludedItem:

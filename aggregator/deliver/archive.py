@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -89,14 +89,15 @@ class Archive:
     ) -> list[Path]:
         """The day's page, then what lists it: the event's page, its feed, the index."""
         context = context or self._context(event, day)
-        return [*self.publish(context), *self.write_event_pages(event)]
+        return [*self.publish(context), *self.write_event_pages(event, {day: context})]
 
     def write_event(self, event: EventRecord, days: Sequence[date]) -> list[Path]:
         """Every one of ``days`` and the pages that list them (``aggregator archive``)."""
-        written = []
+        written, built = [], {}
         for day in days:
-            written.extend(self.publish(self._context(event, day)))
-        return written + self.write_event_pages(event)
+            built[day] = self._context(event, day)
+            written.extend(self.publish(built[day]))
+        return written + self.write_event_pages(event, built)
 
     def publish(self, context: DigestContext) -> list[Path]:
         """The page and its embeddable roundup, where ``published_path`` says: the
@@ -108,12 +109,17 @@ class Archive:
             written.append(path)
         return written
 
-    def write_event_pages(self, event: EventRecord) -> list[Path]:
+    def write_event_pages(
+        self, event: EventRecord, built: Mapping[date, DigestContext] | None = None
+    ) -> list[Path]:
+        """The whole event's page, the feed of its archived days (reusing the day
+        contexts in ``built``) and the front page."""
+        built = built or {}
         folder = self.output / event.slug
         whole = build_context(self.store, event, event_period(event), now=self.now)
         pages = self.publish(whole)
         feed = folder / FEED_NAME
-        contexts = [self._context(event, day) for day in archived_days(folder)]
+        contexts = [built.get(day) or self._context(event, day) for day in archived_days(folder)]
         write_atomic(
             feed,
             atom_feed(

@@ -12,13 +12,11 @@ which is also the layout of the URLs under ``--base-url``).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import posixpath
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import css_inline
@@ -219,19 +217,7 @@ def _page_url(context: DigestContext, fmt: str, base_url: str | None) -> str | N
     return None
 
 
-def to_jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    return value
-
-
 def to_json(context: DigestContext) -> str:
     # orjson walks the frozen dataclasses itself: several times faster than building
-    # dicts first (benchmarks/digest.py), and the same document as `to_jsonable`.
+    # dicts first (benchmarks/digest.py).
     return orjson.dumps(context, option=orjson.OPT_INDENT_2).decode() + "\n"

@@ -214,10 +214,7 @@ class _Run:
 
     def _watch_headroom(self) -> None:
         rl = self.rate_limit
-        if rl is None or rl.remaining is None:
-            return
-        floor = max(2, (rl.limit or 0) * 5 // 100)
-        if rl.remaining <= floor:
+        if rl is not None and rl.nearly_spent:
             self.stopped = True
             self.next_check_hint = rl.reset_at
 

@@ -248,9 +248,7 @@ class _Run:
 
     def _watch_headroom(self) -> None:
         rl = self.rate_limit
-        if rl is None or rl.remaining is None:
-            return
-        if rl.remaining <= max(2, (rl.limit or 0) * 5 // 100):
+        if rl is not None and rl.nearly_spent:
             self.stopped = True
             self.hint = rl.reset_at
 

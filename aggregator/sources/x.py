@@ -249,9 +249,7 @@ class _Run:
         # The app's budget is shared by every X source (and re-check) using the token:
         # stop paging while some is left, and come back after the reset.
         rl = self.rate_limit
-        if rl is None or rl.remaining is None:
-            return
-        if rl.remaining <= max(2, (rl.limit or 0) * 5 // 100):
+        if rl is not None and rl.nearly_spent:
             self.stopped = True
             self.next_check_hint = rl.reset_at
 

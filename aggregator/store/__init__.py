@@ -44,6 +44,7 @@ from aggregator.store.views import (
     StoredItemView,
     describe_query,
     event_record,
+    in_event,
     load_items,
     load_light,
     source_state,
@@ -369,16 +370,11 @@ class Store(ServiceOps, CurationOps):
             for start in range(0, len(keys), 5000):
                 earlier = (
                     select(Item.id)
-                    .join(ItemSource, ItemSource.item_id == Item.id)
                     .where(
                         Item.author_key == Author.key,
                         Item.created_at < before,
                         Item.deleted_at.is_(None),
-                        # `|| ''` keeps SQLite (no statistics) from probing each item
-                        # through the event's whole slice of ix_item_sources_event_created
-                        # instead of the primary key: minutes instead of milliseconds at
-                        # 1M items (benchmarks/digest.py).
-                        ItemSource.event_slug + "" == event,
+                        in_event(event),
                     )
                     .exists()
                 )
@@ -457,15 +453,9 @@ class Store(ServiceOps, CurationOps):
         with Session(self.engine) as session:
             # From the few articles (ix_items_kind) to their events, not from the event's
             # many items to their kinds.
-            in_event = (
-                select(ItemSource.item_id)
-                # `+ ""` keeps SQLite on the primary key, as in known_authors.
-                .where(ItemSource.item_id == Item.id, ItemSource.event_slug + "" == event)
-                .exists()
-            )
             ids = session.scalars(
                 select(Item.id).where(
-                    Item.kind == "article", Item.deleted_at.is_(None), in_event
+                    Item.kind == "article", Item.deleted_at.is_(None), in_event(event)
                 )
             ).all()
             return list(load_items(session, ids, include_deleted=False, with_raw=False))

@@ -7,24 +7,24 @@ recorded against a name the event has not seen.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, exists, func, select
+from sqlalchemy import Connection, func, select
 
 from aggregator.models import AuthorData
 from aggregator.optouts import BadRule, OptOutRule, matches, parse_rule
-from aggregator.store.schema import Author, Item, ItemAlias, ItemSource
+from aggregator.store.schema import Author, Item, ItemAlias
+from aggregator.store.views import in_event
 from aggregator.urls import canonical_url
 
 
 def item_keys(conn: Connection, event: str, target: str) -> list[str]:
     """Keys of the event's items whose key, alias or address is ``target``."""
     target = target.strip()
-    in_event = exists().where(ItemSource.item_id == Item.id, ItemSource.event_slug == event)
     # Key and alias are indexed; the address is not, so it is only tried when they miss.
-    by_key = select(Item.key).where(Item.key == target, in_event)
+    by_key = select(Item.key).where(Item.key == target, in_event(event))
     by_alias = (
         select(Item.key)
         .join(ItemAlias, ItemAlias.item_id == Item.id)
-        .where(ItemAlias.alias == target, in_event)
+        .where(ItemAlias.alias == target, in_event(event))
     )
     keys = list(conn.execute(by_key.union(by_alias)).scalars())
     if keys:
@@ -32,7 +32,7 @@ def item_keys(conn: Connection, event: str, target: str) -> list[str]:
     spellings = {target} | ({canonical_url(target)} - {None})
     if not target.lower().startswith(("http://", "https://")):
         return []
-    by_url = select(Item.key).where(Item.url.in_(spellings), in_event)
+    by_url = select(Item.key).where(Item.url.in_(spellings), in_event(event))
     return sorted(set(conn.execute(by_url).scalars()))
 
 
@@ -52,11 +52,7 @@ def author_rule(text: str) -> OptOutRule | None:
 
 def author_keys(conn: Connection, event: str, text: str) -> list[str]:
     """Keys of the authors of the event's items that ``text`` names."""
-    spoke = exists().where(
-        Item.author_key == Author.key,
-        ItemSource.item_id == Item.id,
-        ItemSource.event_slug == event,
-    )
+    spoke = select(Item.id).where(Item.author_key == Author.key, in_event(event)).exists()
     exact = conn.execute(select(Author.key).where(Author.key == text.strip(), spoke)).scalars()
     keys = set(exact)
     rule = author_rule(text)
