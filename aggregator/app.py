@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from aggregator.config import EventSettings, Settings, source_specs
+from aggregator.config import ConsentSettings, EventSettings, Settings, source_specs
 from aggregator.decisions import EventWindow, Polling, Schedule
 from aggregator.http import make_client
-from aggregator.models import RunReport
+from aggregator.models import ConsentPolicy, RunReport
 from aggregator.store import EventRecord, Store
 from aggregator.update import HostGates, Updater
 
@@ -47,8 +47,16 @@ class App:
             max_backoff=timedelta(hours=f.max_backoff_hours),
         )
 
-    def horizons(self) -> dict[str, datetime]:
-        return {e.slug: horizon(event_record(e)) for e in self.settings.events}
+    def consents(self) -> dict[str, ConsentPolicy]:
+        """Each event's consent rules: the file's for the events it names, the admin's
+        for the others (the defaults where it set none)."""
+        meta = self.store.event_meta()
+        out = {}
+        for slug, m in meta.items():
+            out[slug] = ConsentSettings.model_validate(m.consent or {}).policy()
+        for e in self.settings.events:
+            out[e.slug] = e.consent.policy()
+        return out
 
     def client(self) -> httpx.AsyncClient:
         """The process's one HTTP client (connection pooling across every fetch)."""
@@ -64,6 +72,9 @@ class App:
     ) -> Updater:
         """The pipeline as configured; ``worker`` records results under its leases."""
         f = self.settings.fetch
+        # Read from the store each time: events the admin added or edited count from
+        # the next tick, without a restart.
+        events = self.store.events()
         return Updater(
             store=self.store,
             client=client,
@@ -72,11 +83,11 @@ class App:
             env=self.env,
             max_pages=f.max_pages,
             concurrency=f.concurrency,
-            horizons=self.horizons(),
-            consents={e.slug: e.consent.policy() for e in self.settings.events},
+            horizons={e.slug: horizon(e) for e in events},
+            consents=self.consents(),
             optouts=self.store.optout_rules(),
-            recheck_until={e.slug: recheck_until(event_record(e)) for e in self.settings.events},
-            windows={e.slug: event_window(event_record(e)) for e in self.settings.events},
+            recheck_until={e.slug: recheck_until(e) for e in events},
+            windows={e.slug: event_window(e) for e in events},
             polling=Polling(quiet_after=f.quiet_after),
             gates=gates or HostGates(f.per_host),
             worker=worker,

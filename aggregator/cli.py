@@ -24,6 +24,7 @@ from aggregator.exceptions import ConfigError, StoreError
 from aggregator.models import MODERATION_ACTIONS, ConsentPolicy, ModerationRecord, RunReport
 from aggregator.optouts import BadRule, OptOutRule, parse_rule
 from aggregator.store import EventRecord
+from aggregator.web_cli import add_parsers as add_web_parsers
 
 console = Console(stderr=True)
 out = Console()
@@ -156,6 +157,7 @@ def _parser() -> argparse.ArgumentParser:
     ix.set_defaults(func=cmd_import_x)
 
     _deliver_parsers(sub)
+    add_web_parsers(sub, _app)
 
     db = sub.add_parser("db", help="database maintenance")
     dbs = db.add_subparsers(dest="db_command", required=True)

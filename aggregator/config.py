@@ -95,6 +95,47 @@ class ServiceSettings(_Model):
     )
 
 
+class WebSettings(_Model):
+    """``[web]``: `aggregator serve`, the public pages, the API and the admin."""
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8080, ge=1, le=65535, description="Port to listen on.")
+    base_url: str | None = Field(
+        None,
+        description="The public address of the app (https://digests.example.org/), for "
+        "embed codes and oEmbed; default: the address each request came to.",
+    )
+    cache_seconds: float = Field(
+        60,
+        ge=0,
+        le=3600,
+        description="How long a rendered digest is reused. Changes made in the admin show "
+        "at once; items `aggregator run` collects show within this time.",
+    )
+    session_hours: float = Field(
+        12, gt=0, le=24 * 30, description="How long an admin stays signed in."
+    )
+    secure_cookies: bool | None = Field(
+        None,
+        description="Send the admin cookie only over HTTPS; default: when base_url is https.",
+    )
+    login_attempts: int = Field(
+        5,
+        ge=1,
+        le=100,
+        description="Failed sign-ins allowed per account (and 4x that per address) in "
+        "login_window_minutes before sign-in is refused.",
+    )
+    login_window_minutes: float = Field(15, gt=0, le=1440, description="See login_attempts.")
+
+    @field_validator("base_url")
+    @classmethod
+    def _web_base(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"https?://[^/\s]+", v):
+            raise ValueError("use an absolute http(s) address, like https://digests.example.org/")
+        return v
+
+
 class DigestSettings(_Model):
     templates: Path | None = Field(
         None,
@@ -330,6 +371,7 @@ class Settings(_Model):
         DeliverySettings(), description="Daily digests: when, and the archive."
     )
     email: EmailSettings = Field(EmailSettings(), description="How digests are e-mailed.")
+    web: WebSettings = Field(WebSettings(), description="The web app (`aggregator serve`).")
     events: tuple[EventSettings, ...] = Field((), description="The events followed.")
 
     @model_validator(mode="after")

@@ -25,6 +25,8 @@ from aggregator.models import (
     StoredRef,
 )
 from aggregator.store import migrate, runs
+from aggregator.store.leases import open_events
+from aggregator.store.admin_ops import AdminOps
 from aggregator.store.curation_ops import CurationOps
 from aggregator.store.engine import make_engine
 from aggregator.store.ingest import dialect_insert
@@ -58,7 +60,7 @@ fetch_runs_t = cast(Table, FetchRun.__table__)
 __all__ = ["EventRecord", "SourceHealth", "Store", "StoredItemView", "describe_query"]
 
 
-class Store(ServiceOps, CurationOps):
+class Store(ServiceOps, CurationOps, AdminOps):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
@@ -107,6 +109,7 @@ class Store(ServiceOps, CurationOps):
                 "ends": event.ends,
                 "lookback_days": event.lookback_days,
                 "updated_at": now,
+                "managed_by": "config",
             }
             stmt = dialect_insert(conn, events_t).values(slug=event.slug, **values)
             conn.execute(stmt.on_conflict_do_update(index_elements=["slug"], set_=values))
@@ -157,7 +160,9 @@ class Store(ServiceOps, CurationOps):
         source_id: str | None = None,
         due_at: datetime | None = None,
     ) -> list[SourceState]:
-        query = select(Source).where(Source.enabled.is_(True))
+        query = select(Source).where(
+            Source.enabled.is_(True), Source.event_slug.in_(open_events())
+        )
         if event:
             query = query.where(Source.event_slug == event)
         if source_id:

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, Select, or_, select, update
 from sqlalchemy.orm import Session
 
 from aggregator.decisions import Budget, budget_key
 from aggregator.exceptions import StoreError
 from aggregator.models import RateLimit, SourceState
-from aggregator.store.schema import Source
+from aggregator.store.schema import Event, Source
 from aggregator.store.views import source_state
 
 
@@ -36,6 +36,11 @@ class LeaseLost(StoreError):
 class Lease:
     owner: str
     until: datetime
+
+
+def open_events() -> Select[Any]:
+    """Slugs of the events not closed: only their sources are fetched."""
+    return select(Event.slug).where(Event.closed_at.is_(None))
 
 
 def claim_due(
@@ -53,7 +58,9 @@ def claim_due(
         return []
     free = or_(Source.lease_until.is_(None), Source.lease_until <= now)
     due = or_(Source.next_check_at.is_(None), Source.next_check_at <= now)
-    candidates = select(Source.id).where(Source.enabled.is_(True), due, free)
+    candidates = select(Source.id).where(
+        Source.enabled.is_(True), due, free, Source.event_slug.in_(open_events())
+    )
     if exclude:
         candidates = candidates.where(Source.id.not_in(list(exclude)))
     candidates = (

@@ -98,6 +98,15 @@ class Event(Base):
     ends: Mapped[date] = mapped_column(Date)
     lookback_days: Mapped[int] = mapped_column(Integer, default=3)
     updated_at: Mapped[datetime]
+    managed_by: Mapped[str] = mapped_column(
+        String(16), default="config", server_default="config"
+    )
+    """``config`` (the file names it and wins on every start) or ``admin`` (created in
+    the web admin, edited there)."""
+    closed_at: Mapped[datetime | None]
+    """Closed: its sources are no longer fetched; its digests stay."""
+    consent: Mapped[dict[str, Any] | None]
+    """An admin event's ``[events.consent]`` (a file's event keeps its own in the file)."""
 
 
 class Source(Base):
@@ -119,7 +128,8 @@ class Source(Base):
     rate_limit: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime]
     origin: Mapped[str] = mapped_column(String(16), default="config", server_default="config")
-    """``config`` (the file or the admin) or ``discovered`` (found by another source)."""
+    """``config`` (the file), ``admin`` (added in the web admin; a reload of the file
+    leaves it alone), ``discovered`` (found by another source) or ``import``."""
     discovered_from: Mapped[str | None] = mapped_column(String(1200))
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     """The worker fetching this source now (several ``aggregator run`` on one database)."""
@@ -330,3 +340,37 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+
+
+class AdminUser(Base):
+    __tablename__ = "admin_users"
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    """argon2id, with its parameters (``argon2-cffi``)."""
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+
+
+class AdminSession(Base):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is kept,
+    so a copy of the database signs nobody in."""
+
+    __tablename__ = "admin_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(
+        ForeignKey("admin_users.username", ondelete="CASCADE"), index=True
+    )
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class LoginAttempt(Base):
+    """A failed sign-in, by account and by client address: the rate limit counts these."""
+
+    __tablename__ = "login_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_login_attempts_key_at", "key", "at"),)

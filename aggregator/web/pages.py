@@ -1,0 +1,67 @@
+"""Rendered digests kept in memory, each with its ETag.
+
+A day page costs a database read and a render (about a second for a busy day,
+``benchmarks/digest.py``); readers ask for the same few pages over and over. A page is
+reused for ``ttl`` seconds and dropped at once when the admin changes its event in
+this process; one request renders a missing page while the others wait for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    body: bytes
+    media_type: str
+    etag: str
+    """A strong validator: the body's hash, quoted."""
+
+
+def page(body: str | bytes, media_type: str) -> Page:
+    data = body.encode() if isinstance(body, str) else body
+    return Page(data, media_type, '"' + hashlib.blake2b(data, digest_size=16).hexdigest() + '"')
+
+
+@dataclass
+class PageCache:
+    ttl: float
+    clock: Callable[[], float] = time.monotonic
+    _pages: dict[tuple[str, Hashable], tuple[float, Page]] = field(default_factory=dict)
+    _locks: dict[tuple[str, Hashable], asyncio.Lock] = field(default_factory=dict)
+
+    async def get(self, event: str, key: Hashable, build: Callable[[], Page]) -> Page:
+        """The cached page, or ``build()`` run off the event loop (it reads the
+        database and renders)."""
+        full = (event, key)
+        hit = self._fresh(full)
+        if hit is not None:
+            return hit
+        lock = self._locks.setdefault(full, asyncio.Lock())
+        async with lock:
+            hit = self._fresh(full)
+            if hit is not None:
+                return hit
+            built = await asyncio.to_thread(build)
+            if self.ttl > 0:
+                self._pages[full] = (self.clock() + self.ttl, built)
+            return built
+
+    def _fresh(self, full: tuple[str, Hashable]) -> Page | None:
+        entry = self._pages.get(full)
+        if entry is None:
+            return None
+        if entry[0] <= self.clock():
+            del self._pages[full]
+            return None
+        return entry[1]
+
+    def invalidate(self, event: str) -> None:
+        """Drop every page of ``event`` (the admin changed what it shows)."""
+        for full in [k for k in self._pages if k[0] == event]:
+            del self._pages[full]
