@@ -11,17 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, delete, func, select, update
+from sqlalchemy import Engine, Table, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from aggregator.exceptions import StoreError
-from aggregator.models import SourceSpec
+from aggregator.models import SourceSpec, SourceState
 from aggregator.store import runs
 from aggregator.store.schema import AdminSession, AdminUser, Event, LoginAttempt, Source
-from aggregator.store.views import EventRecord
+from aggregator.store.views import EventRecord, source_state
 
 events_t = cast(Table, Event.__table__)
 
@@ -116,6 +117,24 @@ class AdminOps:
                 return False
             runs.add_source(conn, spec, origin="admin", enabled=True, now=now)
             return True
+
+    def claim_source(
+        self, source_id: str, worker: str, *, now: datetime, lease: timedelta
+    ) -> SourceState | None:
+        """Lease one enabled source to ``worker`` now, due or not ("fetch now"); None
+        when another worker is fetching it (or it is disabled or unknown)."""
+        free = or_(Source.lease_until.is_(None), Source.lease_until <= now)
+        with Session(self.engine) as session:
+            row = session.scalars(
+                update(Source)
+                .where(Source.id == source_id, Source.enabled.is_(True), free)
+                .values(lease_owner=worker, lease_until=now + lease)
+                .returning(Source),
+                execution_options={"synchronize_session": False},
+            ).first()
+            state = source_state(row) if row is not None else None
+            session.commit()
+            return state
 
     def set_source_enabled(self, source_id: str, enabled: bool, *, now: datetime) -> None:
         values: dict[str, Any] = {"enabled": enabled}

@@ -21,7 +21,7 @@ from aggregator.web.state import WebState
 
 
 def create_app(app: App) -> FastAPI:
-    from aggregator.web import admin, api, public
+    from aggregator.web import admin, admin_curation, admin_events, api, public
 
     web = FastAPI(
         title="aggregator",
@@ -39,7 +39,10 @@ def create_app(app: App) -> FastAPI:
         cache=PageCache(ttl=app.settings.web.cache_seconds),
     )
     web.include_router(api.router)
+    web.include_router(admin.entry)
     web.include_router(admin.router)
+    web.include_router(admin_events.router)
+    web.include_router(admin_curation.router)
     web.include_router(public.router)
 
     @web.exception_handler(StarletteHTTPException)

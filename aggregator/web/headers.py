@@ -34,6 +34,8 @@ _PAGE = [
     (b"content-security-policy", PAGE_POLICY.encode()),
     (b"x-frame-options", b"DENY"),
 ]
+# Admin pages hold a CSRF token and private state: never kept by any cache.
+_ADMIN = [*_PAGE, (b"cache-control", b"no-store")]
 _EMBED = [*_COMMON, (b"content-security-policy", EMBED_POLICY.encode())]
 
 
@@ -53,7 +55,8 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = _EMBED if is_embed(scope["path"]) else _PAGE
+        path = scope["path"]
+        extra = _EMBED if is_embed(path) else _ADMIN if path.startswith("/admin/") else _PAGE
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
