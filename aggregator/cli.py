@@ -584,7 +584,7 @@ def cmd_deliver(args: argparse.Namespace) -> int:
     channels = [args.channel] if args.channel else None
     worker = "cli:" + default_worker()
     if args.date:
-        slugs = [args.event] if args.event else [e.slug for e in app.settings.events]
+        slugs = [args.event] if args.event else [e.slug for e in app.store.events()]
         outcomes = [
             o
             for slug in slugs

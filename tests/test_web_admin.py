@@ -8,7 +8,7 @@ import asyncio
 import hashlib
 import re
 import tomllib
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -531,3 +531,32 @@ def test_only_embeds_may_be_framed(tmp_path: Path, path: str, framable: bool) ->
                     assert r.headers["cache-control"] == "no-store"
 
         run(go())
+
+
+def test_an_admin_event_gets_its_daily_digest_like_a_file_event(tmp_path: Path) -> None:
+    from aggregator.deliver.jobs import deliver_due
+    from aggregator.store import EventRecord
+
+    with site(tmp_path) as s:
+        s.app.store.save_admin_event(
+            EventRecord(
+                "second",
+                "Second",
+                ("carers",),
+                "Europe/London",
+                date(2026, 11, 20),
+                date(2026, 11, 20),
+                0,
+            ),
+            consent=None,
+            now=s.clock(),
+        )
+        s.clock.advance(hours=20)  # 08:00 the next morning in London: yesterday is due
+        outcomes = deliver_due(s.app, "w", channels=["archive"])
+        assert {(o.event, o.day.isoformat(), o.status) for o in outcomes} >= {
+            ("second", DAY, "sent")
+        }
+        assert (tmp_path / "second" / f"{DAY}.html").is_file()
+        s.app.store.set_closed(SLUG, s.clock())
+        s.clock.advance(days=1)
+        assert SLUG not in {o.event for o in deliver_due(s.app, "w", channels=["archive"])}

@@ -102,7 +102,13 @@ def deliver_due(
     """Deliver every daily digest due now (of ``event``, on ``channels``; default: all),
     each once across workers."""
     now = app.clock()
-    plans = [event_plan(app.settings, e) for e in app.settings.events if event in (None, e.slug)]
+    # The store's events: the file's and the admin's; a closed event is finished.
+    closed = {slug for slug, m in app.store.event_meta().items() if m.closed_at is not None}
+    plans = [
+        record_plan(app.settings, e)
+        for e in app.store.events()
+        if event in (None, e.slug) and e.slug not in closed
+    ]
     catch_up = timedelta(hours=app.settings.delivery.catch_up_hours)
     outcomes = []
     for due in schedule.due(plans, now, catch_up):
@@ -176,11 +182,10 @@ def write_archive(app: App, *, event: str | None = None) -> int:
     now = app.clock()
     archive = _archive(app, make_environment(app.settings.digest.templates))
     written = 0
-    for configured in app.settings.events:
-        record = app.store.event(configured.slug)
-        if record is None or (event and configured.slug != event):
+    for record in app.store.events():
+        if event and record.slug != event:
             continue
-        days = schedule.published(event_plan(app.settings, configured), now)
+        days = schedule.published(record_plan(app.settings, record), now)
         written += len(archive.write_event(record, days))
     archive.write_index()
     return written + 1
