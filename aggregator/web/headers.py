@@ -36,6 +36,8 @@ _PAGE = [
 ]
 # Admin pages hold a CSRF token and private state: never kept by any cache.
 _ADMIN = [*_PAGE, (b"cache-control", b"no-store")]
+# The read-only API (its OpenAPI document and its errors included) is for any site.
+_API = [*_PAGE, (b"access-control-allow-origin", b"*")]
 _EMBED = [*_COMMON, (b"content-security-policy", EMBED_POLICY.encode())]
 
 
@@ -56,7 +58,14 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        extra = _EMBED if is_embed(path) else _ADMIN if path.startswith("/admin/") else _PAGE
+        if is_embed(path):
+            extra = _EMBED
+        elif path.startswith("/admin/"):
+            extra = _ADMIN
+        elif path.startswith("/api/"):
+            extra = _API
+        else:
+            extra = _PAGE
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
