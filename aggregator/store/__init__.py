@@ -25,11 +25,11 @@ from aggregator.models import (
     StoredRef,
 )
 from aggregator.store import migrate, runs
-from aggregator.store.leases import open_events
 from aggregator.store.admin_ops import AdminOps
 from aggregator.store.curation_ops import CurationOps
 from aggregator.store.engine import make_engine
 from aggregator.store.ingest import dialect_insert
+from aggregator.store.leases import open_events
 from aggregator.store.schema import (
     Author,
     Event,
