@@ -77,7 +77,7 @@ def test_every_format_is_served_where_it_is_published(
     assert r.status_code == 200, r.text  # type: ignore[attr-defined]
     assert r.headers["content-type"] == FORMATS[name]  # type: ignore[attr-defined]
     assert r.headers["cache-control"] == "public, max-age=0, must-revalidate"  # type: ignore[attr-defined]
-    assert re.fullmatch(r'"[0-9a-f]{32}"', r.headers["etag"])  # type: ignore[attr-defined]
+    assert re.fullmatch(r'"[0-9a-f]{32}(-gzip)?"', r.headers["etag"])  # type: ignore[attr-defined]
 
 
 def test_a_current_etag_gets_a_304_without_a_body(responses: dict[str, object]) -> None:
@@ -159,3 +159,26 @@ def test_a_rendered_page_is_reused_until_the_admin_changes_its_event(tmp_path: P
         asyncio.run(go())
         assert calls == []
         assert original is not None
+
+
+def test_pages_go_compressed_to_those_who_take_it_with_their_own_etag(tmp_path: Path) -> None:
+    with site(tmp_path) as s:
+        asyncio.run(s.app.fetch())
+
+        async def go() -> None:
+            async with client(s.web) as c:
+                plain = await c.get(f"/{SLUG}/{DAY}.html", headers={"accept-encoding": "identity"})
+                packed = await c.get(f"/{SLUG}/{DAY}.html", headers={"accept-encoding": "gzip"})
+                assert "content-encoding" not in plain.headers
+                assert packed.headers["content-encoding"] == "gzip"
+                assert plain.headers["vary"] == packed.headers["vary"] == "Accept-Encoding"
+                assert packed.text == plain.text  # httpx decodes it
+                assert int(packed.headers["content-length"]) < len(plain.content) / 2
+                assert packed.headers["etag"] != plain.headers["etag"]
+                again = await c.get(
+                    f"/{SLUG}/{DAY}.html",
+                    headers={"accept-encoding": "gzip", "if-none-match": packed.headers["etag"]},
+                )
+                assert again.status_code == 304
+
+        asyncio.run(go())

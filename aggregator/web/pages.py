@@ -9,10 +9,16 @@ this process; one request renders a missing page while the others wait for it.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+# Below this, compressing saves less than it costs.
+GZIP_FROM = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,11 +27,21 @@ class Page:
     media_type: str
     etag: str
     """A strong validator: the body's hash, quoted."""
+    gzipped: bytes | None = None
+    """The body compressed once, when it was cached: a busy day's page is megabytes,
+    and sending them (not rendering) is what limits a server under load."""
+
+    @property
+    def gzip_etag(self) -> str:
+        # Another representation, another strong validator (RFC 9110, 8.8.3).
+        return self.etag[:-1] + '-gzip"'
 
 
 def page(body: str | bytes, media_type: str) -> Page:
     data = body.encode() if isinstance(body, str) else body
-    return Page(data, media_type, '"' + hashlib.blake2b(data, digest_size=16).hexdigest() + '"')
+    etag = '"' + hashlib.blake2b(data, digest_size=16).hexdigest() + '"'
+    packed = gzip.compress(data, compresslevel=6, mtime=0) if len(data) >= GZIP_FROM else None
+    return Page(data, media_type, etag, packed)
 
 
 @dataclass
@@ -34,6 +50,21 @@ class PageCache:
     clock: Callable[[], float] = time.monotonic
     _pages: dict[tuple[str, Hashable], tuple[float, Page]] = field(default_factory=dict)
     _locks: dict[tuple[str, Hashable], asyncio.Lock] = field(default_factory=dict)
+    _values: dict[tuple[str, Hashable], tuple[float, Any]] = field(default_factory=dict)
+
+    def remember(self, event: str, key: Hashable, compute: Callable[[], T | None]) -> T | None:
+        """``compute()`` (a quick read, like the event's own row), kept like a page so
+        that a cached page is served without touching the database. ``None`` (not
+        found) is not kept: something created meanwhile is found next time."""
+        full = (event, key)
+        entry = self._values.get(full)
+        if entry is not None and entry[0] > self.clock():
+            value: T = entry[1]
+            return value
+        found = compute()
+        if found is not None and self.ttl > 0:
+            self._values[full] = (self.clock() + self.ttl, found)
+        return found
 
     async def get(self, event: str, key: Hashable, build: Callable[[], Page]) -> Page:
         """The cached page, or ``build()`` run off the event loop (it reads the
@@ -65,3 +96,5 @@ class PageCache:
         """Drop every page of ``event`` (the admin changed what it shows)."""
         for full in [k for k in self._pages if k[0] == event]:
             del self._pages[full]
+        for full in [k for k in self._values if k[0] == event]:
+            del self._values[full]

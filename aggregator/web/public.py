@@ -39,12 +39,18 @@ _SUFFIXES = {
 _NAME = re.compile(r"^(event|\d{4}-\d{2}-\d{2})(\..+)$")
 
 
-def send(request: Request, p: Page) -> Response:
-    headers = {"ETag": p.etag, "Cache-Control": CACHE_CONTROL}
-    if p.etag in request.headers.get("if-none-match", ""):
+def send(request: Request, p: Page, cache_control: str = CACHE_CONTROL) -> Response:
+    headers = {"Cache-Control": cache_control}
+    body = p.body
+    if p.gzipped is not None:
+        headers["Vary"] = "Accept-Encoding"
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            body, headers["Content-Encoding"] = p.gzipped, "gzip"
+    etag = headers["ETag"] = p.gzip_etag if body is p.gzipped else p.etag
+    if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
     media = p.media_type + ("; charset=utf-8" if p.media_type in TEXT_TYPES else "")
-    return Response(p.body, media_type=media, headers=headers)
+    return Response(body, media_type=media, headers=headers)
 
 
 def _day(event: EventRecord, web: WebState, text: str) -> date:

@@ -28,7 +28,7 @@ class WebState:
         return base if base.endswith("/") else base + "/"
 
     def event(self, slug: str) -> EventRecord:
-        event = self.app.store.event(slug)
+        event = self.cache.remember(slug, "event", lambda: self.app.store.event(slug))
         if event is None:
             raise HTTPException(404, f"no event {slug!r}")
         return event
