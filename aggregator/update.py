@@ -5,6 +5,10 @@ A failing source never stops the others and never touches what was stored. At mo
 ``per_host`` sources whose requests go to one host are fetched at once (httpx has no
 per-host limit; one shared client sits behind these gates). A worker holding leases
 (``aggregator run``) records a result only while it still holds the source's lease.
+
+Outcomes are written by a :class:`GroupWriter`: those that arrive while the event loop
+is busy are recorded together, in one transaction (each source's state still moves
+only with its own items), because the commit costs more than a poll's rows.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from aggregator.optouts import OptOutRule, filter_items
 from aggregator.sources import FetchContext, Rechecker, Source, UnknownPlatform, registry
 from aggregator.store import Store
 from aggregator.store.leases import LeaseLost
+from aggregator.store.runs import Failure, Outcome, Success
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +67,53 @@ class HostGates:
         gate = self._gates.setdefault(host_key(spec), asyncio.Semaphore(self.per_host))
         async with gate:
             yield
+
+
+class GroupWriter:
+    """Records outcomes for the fetches of one event loop, several per transaction.
+
+    An outcome waits for the end of the current turn of the loop; the outcomes
+    gathered by then go to :meth:`Store.record_outcomes` together. While that runs
+    (it blocks the loop), more fetches finish: the busier the writer, the larger its
+    groups. A fetch cancelled while its outcome waits is dropped from the group."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._pending: list[tuple[Outcome, asyncio.Future[IngestCounts | None]]] = []
+
+    async def record(self, outcome: Outcome) -> IngestCounts | None:
+        """What :meth:`Store.record_outcomes` answers for ``outcome``; raises the
+        exception that left it unwritten."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[IngestCounts | None] = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        entry = (outcome, done)
+        self._pending.append(entry)
+        try:
+            return await done
+        except asyncio.CancelledError:
+            if entry in self._pending:
+                self._pending.remove(entry)
+            raise
+
+    def _flush(self) -> None:
+        # A future already done was cancelled with its fetch: that outcome is dropped.
+        group = [(outcome, done) for outcome, done in self._pending if not done.done()]
+        self._pending = []
+        if not group:
+            return
+        try:
+            answers = self.store.record_outcomes([outcome for outcome, _ in group])
+        except Exception as e:  # the store failing outright: every waiting fetch hears it
+            answers = [e] * len(group)
+        for (_, done), answer in zip(group, answers, strict=True):
+            if done.done():
+                continue
+            if isinstance(answer, Exception):
+                done.set_exception(answer)
+            else:
+                done.set_result(answer)
 
 
 @dataclass
@@ -92,6 +144,16 @@ class Updater:
     """The per-host cap; pass one instance to every Updater of a process."""
     worker: str | None = None
     """The lease holder (``aggregator run``); ``None`` records without leases."""
+    writer: GroupWriter | None = None
+    """Where outcomes are recorded; one of its own by default."""
+
+    def __post_init__(self) -> None:
+        if self.writer is None:
+            self.writer = GroupWriter(self.store)
+
+    async def _record(self, outcome: Outcome) -> IngestCounts | None:
+        assert self.writer is not None
+        return await self.writer.record(outcome)
 
     async def update(
         self,
@@ -113,7 +175,8 @@ class Updater:
 
     async def update_one(self, source: SourceState) -> RunReport:
         """Fetch, record and re-check one source; raises only if cancelled (then nothing
-        of this fetch is written: its state moves only with its items)."""
+        of this fetch is written, its state moves only with its items; unless the
+        cancellation came after its outcome was written, which is as consistent)."""
         async with self.gates.hold(source.spec):
             return await self._update_one(source)
 
@@ -135,24 +198,21 @@ class Updater:
             result = await impl.fetch(source, ctx)
         except (SourceError, UnknownPlatform) as e:
             message = str(e) if isinstance(e, SourceError) else f"unknown platform {e}"
-            return self._failed(source, started, e if isinstance(e, SourceError) else None, message)
+            error = e if isinstance(e, SourceError) else None
+            return await self._failed(source, started, error, message)
         except Exception as e:
             # A bug, not a platform failure: shout, but keep the other sources going
             # and make the failure visible on the source row.
             log.exception("bug while fetching %s", spec.id)
-            return self._failed(source, started, None, f"internal error: {type(e).__name__}: {e}")
+            message = f"internal error: {type(e).__name__}: {e}"
+            return await self._failed(source, started, None, message)
         result = self._apply_optouts(result)
         finished = self.clock()
         polling = self.polling
-        # Previous runs only: whether this one was quiet is known once it is stored.
-        quiet_before = (
-            self.store.quiet_runs(spec.id, limit=polling.quiet_after * 4)
-            if polling.quiet_after
-            else 0
-        )
         chosen: list[datetime] = []
 
-        def next_check(counts: IngestCounts) -> datetime:
+        def next_check(counts: IngestCounts, quiet_before: int) -> datetime:
+            # quiet_before: previous runs only; whether this one was quiet is known now.
             quiet = quiet_before + 1 if counts.new == 0 else 0
             window = self.windows.get(spec.event)
             interval = poll_interval(self.schedule.interval, finished, window, quiet, polling)
@@ -166,18 +226,21 @@ class Updater:
             return at
 
         found = self._discovered(spec, result)
+        success = Success(
+            source,
+            result,
+            started_at=started,
+            now=finished,
+            next_check_at=next_check,
+            quiet_limit=polling.quiet_after * 4,
+            discovered=found,
+            lease_owner=self.worker,
+        )
         try:
-            counts = self.store.record_success(
-                source,
-                result,
-                started_at=started,
-                now=finished,
-                next_check_at=next_check,
-                discovered=found,
-                lease_owner=self.worker,
-            )
+            counts = await self._record(success)
         except LeaseLost as e:
             return self._discarded(source, started, str(e))
+        assert counts is not None
         next_at = chosen[-1]
         if isinstance(impl, Rechecker):
             counts += await self._recheck(source, impl, replace(ctx, now=finished))
@@ -273,7 +336,7 @@ class Updater:
             excluded_items=result.excluded_items + dropped,
         )
 
-    def _failed(
+    async def _failed(
         self, source: SourceState, started: datetime, error: SourceError | None, message: str
     ) -> RunReport:
         finished = self.clock()
@@ -285,13 +348,15 @@ class Updater:
         )
         log.warning("%s failed: %s", source.spec.id, message)
         try:
-            self.store.record_failure(
-                source,
-                message,
-                started_at=started,
-                now=finished,
-                next_check_at=next_at,
-                lease_owner=self.worker,
+            await self._record(
+                Failure(
+                    source,
+                    message,
+                    started_at=started,
+                    now=finished,
+                    next_check_at=next_at,
+                    lease_owner=self.worker,
+                )
             )
         except LeaseLost as e:
             return self._discarded(source, started, str(e))

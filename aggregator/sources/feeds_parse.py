@@ -542,7 +542,11 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in dict.items(value)}
+        # Most values are plain strings: kept without a call each.
+        return {
+            k if type(k) is str else str(k): v if type(v) is str else _jsonable(v)
+            for k, v in dict.items(value)
+        }
     if isinstance(value, time.struct_time):
         when = _utc(value)
         return when.isoformat() if when else str(tuple(value))

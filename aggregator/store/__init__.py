@@ -253,6 +253,29 @@ class Store(ServiceOps, CurationOps, AdminOps):
         with self.engine.connect() as conn:
             return runs.quiet_runs(conn, source_id, limit)
 
+    def record_outcomes(
+        self, outcomes: Sequence[runs.Outcome]
+    ) -> list[IngestCounts | Exception | None]:
+        """Several fetches' outcomes (:class:`runs.Success`, :class:`runs.Failure`) in
+        one transaction: a commit costs more than a typical poll's rows. If that fails,
+        each is recorded in a transaction of its own, so that what keeps one from being
+        written (``leases.LeaseLost``, say) is that one's alone. Per outcome: its
+        counts (``None`` for a failure), or the exception that left it unwritten."""
+        try:
+            with self.engine.begin() as conn:
+                return list(runs.record_outcomes(conn, outcomes))
+        except Exception as e:
+            if len(outcomes) == 1:
+                return [e]
+        out: list[IngestCounts | Exception | None] = []
+        for outcome in outcomes:
+            try:
+                with self.engine.begin() as conn:
+                    out += runs.record_outcomes(conn, [outcome])
+            except Exception as e:
+                out.append(e)
+        return out
+
     def recheck_candidates(
         self,
         source_id: str,

@@ -7,13 +7,16 @@ transaction.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, delete, select, tuple_, update
+from sqlalchemy import Connection, CursorResult, Table, bindparam, delete, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
@@ -33,30 +36,96 @@ item_aliases_t = cast(Table, ItemAlias.__table__)
 Upsert = sqlite.Insert | postgresql.Insert
 
 
-def executemany(conn: Connection, stmt: ClauseElement, rows: Sequence[Mapping[str, Any]]) -> None:
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    sql: str
+    positional: bool
+    names: list[str]
+    get: Callable[[Mapping[str, Any]], Any]
+    convert: list[tuple[int, Callable[[Any], Any]]]
+
+
+# Per dialect (its JSON serializer is part of the bind processors), per statement and
+# column set: compiling costs more than a poll's rows take to write.
+_PREPARED: weakref.WeakKeyDictionary[Dialect, dict[tuple[str, tuple[str, ...]], _Prepared]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _prepare(stmt: ClauseElement, dialect: Dialect, columns: list[str]) -> _Prepared:
+    compiled = cast(SQLCompiler, stmt.compile(dialect=dialect, column_keys=columns))
+    procs = cast(Mapping[str, Callable[[Any], Any]], compiled._bind_processors)
+    names: list[str] = list(compiled.positiontup or compiled.binds)
+    return _Prepared(
+        sql=str(compiled),
+        positional=compiled.positiontup is not None,
+        names=names,
+        get=itemgetter(*names),
+        convert=[(i, procs[n]) for i, n in enumerate(names) if n in procs],
+    )
+
+
+def executemany(
+    conn: Connection,
+    stmt: ClauseElement | Callable[[Connection], ClauseElement],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    key: str | None = None,
+) -> None:
     """``conn.execute(stmt, rows)`` for many rows, minus SQLAlchemy's per-row overhead.
 
     SQLAlchemy's generic parameter handling costs more than SQLite's own insert
     (benchmarks/ingest.py). The statement is compiled once by SQLAlchemy for this
     dialect, its own bind processors convert the values, and the driver's
-    ``executemany`` runs it: same SQL, same conversions, a tight loop.
+    ``executemany`` runs it: same SQL, same conversions, a tight loop. With ``key``
+    (naming what ``stmt`` builds, which may then be a function of the connection),
+    the compiled form is kept for the next call with the same columns.
     """
     if not rows:
         return
     # Column defaults are not applied on this path: rows must carry every column.
-    compiled = cast(SQLCompiler, stmt.compile(dialect=conn.dialect, column_keys=list(rows[0])))
-    procs = cast(Mapping[str, Callable[[Any], Any]], compiled._bind_processors)
-    positional = compiled.positiontup is not None
-    names: list[str] = list(compiled.positiontup or compiled.binds)
-    get = itemgetter(*names)
-    convert = [(i, procs[n]) for i, n in enumerate(names) if n in procs]
+    columns = list(rows[0])
+    prepared: _Prepared | None = None
+    cache: dict[tuple[str, tuple[str, ...]], _Prepared] | None = None
+    if key is not None:
+        cache = _PREPARED.setdefault(conn.dialect, {})
+        prepared = cache.get((key, tuple(columns)))
+    if prepared is None:
+        built = stmt if isinstance(stmt, ClauseElement) else stmt(conn)
+        prepared = _prepare(built, conn.dialect, columns)
+        if cache is not None and key is not None:
+            cache[key, tuple(columns)] = prepared
+    get, convert, names = prepared.get, prepared.convert, prepared.names
+    single, positional = len(names) == 1, prepared.positional
     params: list[Any] = []
     for row in rows:
-        values = list(get(row)) if len(names) > 1 else [get(row)]
+        values = [get(row)] if single else list(get(row))
         for i, proc in convert:
             values[i] = proc(values[i])
         params.append(tuple(values) if positional else dict(zip(names, values, strict=True)))
-    conn.exec_driver_sql(str(compiled), params)
+    conn.exec_driver_sql(prepared.sql, params)
+
+
+def execute(
+    conn: Connection,
+    stmt: Callable[[Connection], ClauseElement],
+    params: Mapping[str, Any],
+    *,
+    key: str,
+) -> CursorResult[Any]:
+    """A statement run often with different values (no expanding ``IN``), compiled once
+    per dialect as :func:`executemany` does; the driver's rows come back as they are
+    (no result processing: for plain numbers and strings)."""
+    columns = list(params)
+    cache = _PREPARED.setdefault(conn.dialect, {})
+    prepared = cache.get((key, tuple(columns)))
+    if prepared is None:
+        prepared = cache[key, tuple(columns)] = _prepare(stmt(conn), conn.dialect, columns)
+    values = [params[n] for n in prepared.names]
+    for i, proc in prepared.convert:
+        values[i] = proc(values[i])
+    args = tuple(values) if prepared.positional else dict(zip(prepared.names, values, strict=True))
+    return conn.exec_driver_sql(prepared.sql, args)
 
 
 def dialect_insert(conn: Connection, table: Table) -> Upsert:
@@ -94,7 +163,7 @@ def _ingest_batch(
         rows = [item_row(item, now) | {"fetched_at": now} for item in plan.new]
         # executemany plus one SELECT: cheaper than INSERT ... RETURNING, which has
         # to be rendered as batched multi-VALUES statements.
-        executemany(conn, items_t.insert(), rows)
+        executemany(conn, items_t.insert(), rows, key="items.insert")
         new_keys = [item.key for item in plan.new]
         for key, id_ in conn.execute(
             select(items_t.c.key, items_t.c.id).where(items_t.c.key.in_(new_keys))
@@ -105,6 +174,7 @@ def _ingest_batch(
             conn,
             update(items_t).where(items_t.c.id == bindparam("_id")),
             [item_row(c.item, now) | {"_id": c.id, "deleted_at": None} for c in plan.changed],
+            key="items.update",
         )
     for c in plan.changed:
         ids[c.item.key] = c.id
@@ -173,14 +243,18 @@ def _upsert_authors(conn: Connection, batch: Sequence[ItemData]) -> None:
     if bridged:
         executemany(
             conn,
-            dialect_insert(conn, authors_t).on_conflict_do_nothing(index_elements=["key"]),
+            lambda c: dialect_insert(c, authors_t).on_conflict_do_nothing(index_elements=["key"]),
             [author_row(a) for a in bridged.values()],
+            key="authors.insert_bridged",
         )
-    if not authors:
-        return
-    rows = [author_row(a) for a in authors.values()]
+    if authors:
+        rows = [author_row(a) for a in authors.values()]
+        executemany(conn, _authors_upsert, rows, key="authors.upsert")
+
+
+def _authors_upsert(conn: Connection) -> Upsert:
     stmt = dialect_insert(conn, authors_t)
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=["key"],
         set_={c: stmt.excluded[c] for c in ("name", "handle", "url", "avatar_url")},
         # Only touch rows that changed: unchanged upserts are the common case.
@@ -190,7 +264,6 @@ def _upsert_authors(conn: Connection, batch: Sequence[ItemData]) -> None:
         | authors_t.c.url.is_distinct_from(stmt.excluded.url)
         | authors_t.c.avatar_url.is_distinct_from(stmt.excluded.avatar_url),
     )
-    executemany(conn, stmt, rows)
 
 
 def _stored(conn: Connection, keys: Sequence[str]) -> dict[str, StoredItem]:
@@ -238,25 +311,36 @@ def _link_sources(
         }
         for item in batch
     }
+    executemany(conn, _item_sources_upsert, list(rows.values()), key="item_sources.upsert")
+
+
+def _item_sources_upsert(conn: Connection) -> Upsert:
     stmt = dialect_insert(conn, item_sources_t)
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=["item_id", "source_id"],
         set_={"last_seen_at": stmt.excluded.last_seen_at},
     )
-    executemany(conn, stmt, list(rows.values()))
 
 
 def _write_aliases(conn: Connection, batch: Sequence[ItemData], ids: dict[str, int]) -> None:
     rows = {alias: ids[item.key] for item in batch for alias in item.aliases}
     if not rows:
         return
+    executemany(
+        conn,
+        _aliases_upsert,
+        [{"alias": a, "item_id": i} for a, i in rows.items()],
+        key="item_aliases.upsert",
+    )
+
+
+def _aliases_upsert(conn: Connection) -> Upsert:
     stmt = dialect_insert(conn, item_aliases_t)
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=["alias"],
         set_={"item_id": stmt.excluded.item_id},
         where=item_aliases_t.c.item_id != stmt.excluded.item_id,
     )
-    executemany(conn, stmt, [{"alias": a, "item_id": i} for a, i in rows.items()])
 
 
 def _write_links(conn: Connection, plan: IngestPlan, ids: dict[str, int], now: datetime) -> None:
@@ -271,9 +355,11 @@ def _write_links(conn: Connection, plan: IngestPlan, ids: dict[str, int], now: d
     urls = sorted({url for _, links in touched for url in links})
     if not urls:
         return
-    stmt = dialect_insert(conn, links_t).on_conflict_do_nothing(index_elements=["url"])
     executemany(
-        conn, stmt, [{"url": u, "first_seen_at": now, "shortener": is_shortener(u)} for u in urls]
+        conn,
+        lambda c: dialect_insert(c, links_t).on_conflict_do_nothing(index_elements=["url"]),
+        [{"url": u, "first_seen_at": now, "shortener": is_shortener(u)} for u in urls],
+        key="links.insert",
     )
     link_ids: dict[str, int] = {}
     for start in range(0, len(urls), BATCH):
@@ -283,8 +369,12 @@ def _write_links(conn: Connection, plan: IngestPlan, ids: dict[str, int], now: d
         ):
             link_ids[row.url] = row.id
     pairs = {(item_id, link_ids[u]) for item_id, links in touched for u in links}
-    stmt = dialect_insert(conn, item_links_t).on_conflict_do_nothing()
-    executemany(conn, stmt, [{"item_id": i, "link_id": link} for i, link in pairs])
+    executemany(
+        conn,
+        lambda c: dialect_insert(c, item_links_t).on_conflict_do_nothing(),
+        [{"item_id": i, "link_id": link} for i, link in pairs],
+        key="item_links.insert",
+    )
 
 
 def _tombstone(
