@@ -49,6 +49,11 @@ def store_file(workdir: Path, total: int, day_items: int) -> Path:
         # Renamed only when complete, so an interrupted build is never reused.
         partial.rename(path)
         print(f"built {path.name} in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    else:
+        # Built under an older schema: migrated (the rows are the same), not rebuilt.
+        from aggregator.store import Store
+
+        Store.open(f"sqlite:///{path}").close()
     return path
 
 

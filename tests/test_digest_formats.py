@@ -5,6 +5,7 @@ language, and never running anything of theirs."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -458,3 +459,30 @@ def test_addresses_that_are_not_web_addresses_never_become_links(
     assert "data:text" not in out
     assert "We launch our coproduction resources today" in out, "the post is still shown"
     assert "Coproduction win" in out, "so is the blog post's title"
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_building_a_context_leaves_the_garbage_collector_as_it_found_it(
+    sqlite_store: Store, enabled: bool
+) -> None:
+    # build_context holds the collector off while it runs (benchmarks/digest.py).
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        day_context(sqlite_store)
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+def test_contexts_built_in_several_threads_at_once_leave_the_collector_on(
+    sqlite_store: Store,
+) -> None:
+    # The web app renders in a thread pool: overlapping builds share one pause.
+    from concurrent.futures import ThreadPoolExecutor
+
+    assert gc.isenabled()
+    with ThreadPoolExecutor(4) as pool:
+        contexts = list(pool.map(lambda _: day_context(sqlite_store), range(8)))
+    assert len({c.period.label for c in contexts}) == 1
+    assert gc.isenabled()

@@ -8,15 +8,18 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
+from html.parser import HTMLParser
 
 import html5lib
 import pytest
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from aggregator.digest import normalhtml
 from aggregator.digest.context import DigestContext
 from aggregator.digest.markdown import html_to_markdown
 from aggregator.digest.render import md_post, render
+from aggregator.sanitize import CLEANER
 from tests.test_digest_formats import RICH_HTML, assert_golden, ctx, with_first_post
 
 __all__ = ["ctx"]  # the fixture
@@ -150,3 +153,47 @@ def test_paragraphs_and_line_breaks_stay_inside_the_posts_list_item(
     nested = item.find("ul/li")
     assert nested is not None
     assert "Thank you" in "".join(nested.itertext()), "the reply's reply is nested under it"
+
+
+class _Events(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.events: list[tuple[object, ...]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.events.append(("start", tag, attrs))
+
+    def handle_endtag(self, tag: str) -> None:
+        self.events.append(("end", tag))
+
+    def handle_data(self, data: str) -> None:
+        self.events.append(("data", data))
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        RICH_HTML,
+        HOSTILE_HTML,
+        '<p>a &amp; b &lt;c&gt; &#39;d&#39; &amp</p><p><a href="https://x.example/?a=1&amp;b=2" '
+        'rel="nofollow noopener noreferrer ugc">x</a><br>y</p>',
+        # Not what nh3 writes: read by HTMLParser itself.
+        "<P>upper</P><br/><a href='single'>q</a><!-- c --><b >x</b ></a x=\"1\">",
+        "<script>a<b</script><style>p{}</style><textarea><b></textarea>",
+        "text < with a bare angle > and & ampersands",
+        '<a href="x>y">z</a><a href>empty</a><img alt="x">',
+        "",
+    ],
+)
+def test_sanitized_html_is_read_as_htmlparser_reads_it(html: str) -> None:
+    for document in (html, CLEANER.clean(html)):
+        expected, fast = _Events(), _Events()
+        expected.feed(document)
+        expected.close()
+        normalhtml.parse(fast, document)
+        assert fast.events == expected.events
+
+
+def test_what_nh3_writes_is_read_without_htmlparser() -> None:
+    for html in (RICH_HTML, HOSTILE_HTML):
+        assert normalhtml._DOCUMENT.fullmatch(CLEANER.clean(html))

@@ -3,7 +3,17 @@ words, each counted once per item."""
 
 from __future__ import annotations
 
-from aggregator.digest.terms import TermCount, co_hashtags, frequent_terms, words
+import pytest
+
+from aggregator.digest.terms import (
+    _NOT_WORDS,
+    _WORD,
+    STOPWORDS,
+    TermCount,
+    co_hashtags,
+    frequent_terms,
+    words,
+)
 
 
 def test_co_hashtags_leave_out_the_events_own_whatever_their_case() -> None:
@@ -55,3 +65,28 @@ def test_the_events_own_name_is_not_a_frequent_term() -> None:
 
 def test_letters_beyond_ascii_are_words() -> None:
     assert words("Zoë’s café, naïve über-ideas") == {"zoë's", "café", "naïve", "über-ideas"}
+
+
+# The word pattern itself, applied to the whole text: what ``words`` must always agree
+# with, whichever shortcut it takes.
+def reference_words(text: str) -> set[str]:
+    found = set(_WORD.findall(_NOT_WORDS.sub(" ", text).casefold().replace("’", "'")))
+    return {w for w in found if len(w) >= 3 and w not in STOPWORDS}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "plain words only here",
+        "Great talk, thanks! (really) “quoted” ‘single’ — dash – dash",
+        "co-production's 2nd #1 day: care_home x_y z9z 3rd ab²",
+        "' - -- ' a- -b don’t l’été",
+        "Ünïcödé STRASSE straße İstanbul ǅemal",
+        "emoji🎉between words🎉 and 🎉 alone",
+        "tabs\tand\u00a0no-break\u2028separators\nnewlines",
+        "WWW.EXAMPLE.ORG/path hello@example.org #Tag @user@server.example http://x.y/z",
+        "",
+    ],
+)
+def test_words_agree_with_the_word_pattern_on_the_whole_text(text: str) -> None:
+    assert words(text) == reference_words(text)

@@ -96,15 +96,17 @@ def choose(
             take(item, Choice(key, PINNED_WHY, engagement(item), 0.0, pinned=True))
 
     skip = set(pinned)
-    ranked = sorted(
-        (
-            (engagement(i) / max(medians[i.platform], 1.0), engagement(i), i)
-            for i in items
-            if i.key not in skip and engagement(i) > 0
-        ),
-        key=lambda t: (-t[0], -t[1], t[2].created_at, t[2].key),
-    )
-    for score, total, item in ranked:
+    # Highest score, then engagement first; ties to the earlier item, then by key, then
+    # by position (so the items themselves are never compared).
+    ranked = []
+    for n, i in enumerate(items):
+        total = engagement(i)
+        if total > 0 and i.key not in skip:
+            score = total / max(medians[i.platform], 1.0)
+            ranked.append((-score, -total, i.created_at, i.key, n, i))
+    ranked.sort()
+    for negative_score, negative_total, _, _, _, item in ranked:
+        score, total = -negative_score, -negative_total
         if len(chosen) >= limit:
             break
         if authors[item.author.key] >= per_author or hosts[host(item)] >= per_host:

@@ -13,14 +13,15 @@ import re
 from html.parser import HTMLParser
 from urllib.parse import quote
 
-from aggregator.urls import web_url
+from aggregator.digest import normalhtml
+from aggregator.digest.addresses import web_url
 
 # Inline text only (never at a line start): these are what could make emphasis, code,
 # links or raw HTML out of someone's words.
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>])")
 # In post bodies, also GitHub's strikethrough and tables, and character references
-# (``&lt;`` would show as ``<``, not as typed).
-_MD_EXTRA = re.compile(r"([~|]|&(?=#?[a-zA-Z0-9]+;))")
+# (``&lt;`` would show as ``<``, not as typed). One pass for all of them.
+_MD_INERT = re.compile(r"([\\`*_\[\]<>~|]|&(?=#?[a-zA-Z0-9]+;))")
 # What makes a block of a line's start: a heading, a list item, a setext underline or
 # a thematic break. ``>`` and ``*`` are escaped everywhere already.
 _BLOCK_START = re.compile(r"^(?:([#+=-])|(\d{1,9})([.)]))")
@@ -31,13 +32,16 @@ _BLOCKS = frozenset(
     {"p", "div", "blockquote", "pre", "ul", "ol", "li", "figure", "figcaption"}
     | {f"h{n}" for n in range(1, 7)}
 )
+_PARAGRAPH_BREAK = re.compile(r"\n{2,}")
 # Two spaces then a newline: the line break every Markdown dialect knows.
 _HARD_BREAK = "  \n"
 
 
 def markdown_escape(text: str) -> str:
     """Text from a platform, inert in Markdown: no links, emphasis or raw HTML of its own."""
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    # Searched first: most text has nothing to escape, and a substitution with a
+    # template costs more than the search even then.
+    return _MD_SPECIAL.sub(r"\\\1", text) if _MD_SPECIAL.search(text) else text
 
 
 def markdown_url(url: str) -> str:
@@ -50,16 +54,18 @@ def html_to_markdown(html: str) -> str:
     """``html`` (already sanitized) as Markdown paragraphs. Links to web addresses
     become links; any other link (``javascript:``, ``mailto:``) is just its words."""
     parser = _MarkdownParser()
-    parser.feed(html)
-    parser.close()
+    normalhtml.parse(parser, html)
     return parser.markdown()
 
 
 def _inert(text: str) -> str:
-    return _MD_EXTRA.sub(r"\\\1", markdown_escape(text))
+    return _MD_INERT.sub(r"\\\1", text) if _MD_INERT.search(text) else text
 
 
 def _protect_line_start(line: str) -> str:
+    # Most lines start with a letter: only the rest can start a block.
+    if not line or (line[0] not in "#+=-" and not line[0].isdecimal()):
+        return line
     return _BLOCK_START.sub(
         lambda m: f"\\{m[1]}" if m[1] else f"{m[2]}\\{m[3]}",
         line,
@@ -124,7 +130,7 @@ class _MarkdownParser(HTMLParser):
 
     def markdown(self) -> str:
         paragraphs = []
-        for block in re.split(r"\n{2,}", "".join(self._out)):
+        for block in _PARAGRAPH_BREAK.split("".join(self._out)):
             lines = [" ".join(line.split()) for line in block.split("\n")]
             kept = [_protect_line_start(line) for line in lines if line]
             if kept:

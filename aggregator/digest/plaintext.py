@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
+from aggregator.digest import normalhtml
+
 _BLOCKS = frozenset(
     {"p", "div", "blockquote", "pre", "ul", "ol", "li", "figure", "figcaption"}
     | {f"h{n}" for n in range(1, 7)}
@@ -36,8 +38,7 @@ class Footnotes:
 def html_to_text(html: str, notes: Footnotes) -> str:
     """``html`` (already sanitized) as paragraphs of text, its links cited in ``notes``."""
     parser = _TextParser(notes)
-    parser.feed(html)
-    parser.close()
+    normalhtml.parse(parser, html)
     return parser.text()
 
 

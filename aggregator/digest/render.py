@@ -25,13 +25,13 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined,
 from markupsafe import Markup
 
 from aggregator.digest.activity import bar_chart
+from aggregator.digest.addresses import web_url
 from aggregator.digest.context import PLATFORM_LABELS, DigestContext, ItemView
 from aggregator.digest.figures import Figure
 from aggregator.digest.markdown import html_to_markdown, markdown_escape
 from aggregator.digest.oembed import oembed
 from aggregator.digest.plaintext import Footnotes, html_to_text, squeeze_blank_lines
 from aggregator.sanitize import CLEANER, make_cleaner
-from aggregator.urls import web_url
 
 PACKAGED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 

@@ -12,9 +12,11 @@ Pure: no store, no templates.
 from __future__ import annotations
 
 import re
+import string
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import chain
 
 TOP = 12
 MIN_TERM_ITEMS = 2
@@ -47,6 +49,8 @@ _NOT_WORDS = re.compile(
 )
 # Letters, with inner apostrophes or hyphens ("don't", "co-production"); digits never.
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+# ASCII punctuation that is never part of a word (apostrophes and hyphens can be).
+_EDGES = "".join(c for c in string.punctuation if c not in "'-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,18 +65,40 @@ def co_hashtags(
 ) -> tuple[TermCount, ...]:
     """Hashtags used alongside the event's own (``own``, compared case-insensitively),
     most items first, ties alphabetically."""
-    skip = {t.casefold().lstrip("#") for t in own}
-    counts: Counter[str] = Counter()
-    for tags in tag_lists:
-        counts.update({t.casefold().lstrip("#") for t in tags} - skip - {""})
+    counts = Counter(
+        chain.from_iterable({t.casefold().lstrip("#") for t in tags} for tags in tag_lists)
+    )
+    for tag in {t.casefold().lstrip("#") for t in own} | {""}:
+        counts.pop(tag, None)
     return _top(counts, top, minimum=1)
 
 
 def words(text: str) -> set[str]:
     """The distinct words of ``text`` worth counting, lower-cased."""
-    # Whole-text operations and one findall: this runs on every item of a busy day.
-    found = set(_WORD.findall(_NOT_WORDS.sub(" ", text).casefold().replace("’", "'")))
-    return {w for w in found if len(w) >= 3 and w not in STOPWORDS}
+    # This runs on every item of a busy day, so the regular expressions run only where
+    # they can change something. Every link, mention and tag has one of these in it:
+    if "@" in text or "#" in text or "://" in text or "w." in text or "W." in text:
+        text = _NOT_WORDS.sub(" ", text)
+    # No word spans white space, so the text's distinct tokens can be read one by one,
+    # and most are words as they stand.
+    found = set(text.casefold().split())
+    if not "".join(found).isalpha():
+        found = _token_words(found)
+    return {w for w in found - STOPWORDS if len(w) >= 3}
+
+
+def _token_words(tokens: Iterable[str]) -> set[str]:
+    found: set[str] = set()
+    for token in tokens:
+        if token.isalpha():
+            found.add(token)
+            continue
+        bare = token.strip(_EDGES)  # "word," "(word)"
+        if bare.isalpha():
+            found.add(bare)
+        else:
+            found.update(_WORD.findall(token.replace("’", "'")))
+    return found
 
 
 def frequent_terms(
@@ -82,10 +108,11 @@ def frequent_terms(
 
     ``exclude`` (the event's own hashtags, say) is left out: every item is about the
     event, so its name tells nobody anything."""
-    skip = {t.casefold().lstrip("#") for t in exclude}
-    counts: Counter[str] = Counter()
-    for text in texts:
-        counts.update(words(text) - skip)
+    # One count over every item's words, then the excluded ones dropped: the same
+    # numbers as leaving them out of each item, without a set per item.
+    counts = Counter(chain.from_iterable(map(words, texts)))
+    for term in {t.casefold().lstrip("#") for t in exclude}:
+        counts.pop(term, None)
     return _top(counts, top, minimum=MIN_TERM_ITEMS)
 
 

@@ -160,9 +160,7 @@ class Store(ServiceOps, CurationOps, AdminOps):
         source_id: str | None = None,
         due_at: datetime | None = None,
     ) -> list[SourceState]:
-        query = select(Source).where(
-            Source.enabled.is_(True), Source.event_slug.in_(open_events())
-        )
+        query = select(Source).where(Source.enabled.is_(True), Source.event_slug.in_(open_events()))
         if event:
             query = query.where(Source.event_slug == event)
         if source_id:
@@ -427,15 +425,11 @@ class Store(ServiceOps, CurationOps, AdminOps):
         """The event's items created in [since, until), oldest first. ``raw=False``
         leaves each item's platform payload out (outputs never show it); ``light``
         loads only what counting needs (:func:`views.load_light`)."""
-        if light:
-            return list(
-                self.iter_items(
-                    event, since=since, until=until, include_deleted=include_deleted, light=True
-                )
-            )
         # One query for the lot: a day digest wants every item of the day at once.
         ids = select(ItemSource.item_id).where(*self._in_range(event, since, until))
         with Session(self.engine) as session:
+            if light:
+                return list(load_light(session, ids))
             return list(load_items(session, ids, include_deleted, with_raw=raw))
 
     @staticmethod
