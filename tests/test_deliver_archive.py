@@ -57,11 +57,13 @@ def test_a_due_day_is_archived_with_the_pages_and_the_feed_that_list_it(
     assert (outcome.status, outcome.detail) == ("sent", str(root / "ev" / "2026-11-20.html"))
     assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == [
         "ev",
+        "ev/2026-11-20.full.html",
         "ev/2026-11-20.html",
         "ev/digests.atom",
         "ev/embed",
         "ev/embed.html",
         "ev/embed/2026-11-20.html",
+        "ev/event.full.html",
         "ev/event.html",
         "index.html",
     ]
@@ -185,7 +187,7 @@ def test_archive_rewrites_every_published_day(store: Store, tmp_path: Path, cloc
     clock.advance(days=10)
     app = make_app(store, settings(tmp_path), clock)
     write_archive(app)
-    days = sorted(p.stem for p in (tmp_path / "archive" / "ev").glob("2026-*.html"))
+    days = sorted(p.stem for p in (tmp_path / "archive" / "ev").glob("2026-??-??.html"))
     assert days == [f"2026-11-{d}" for d in range(19, 24)]  # look-back through days_after
     feed = feedparser.parse((tmp_path / "archive" / "ev" / "digests.atom").read_bytes())
     assert len(feed.entries) == 5
@@ -236,7 +238,7 @@ def test_archive_command_writes_the_days_that_are_out(
     assert result.status == 0, result.err
     config = settings(tmp_path)
     out = published(event_plan(config, config.events[0]), datetime.now(UTC))
-    written = sorted(date.fromisoformat(p.stem) for p in (tmp_path / "out" / "ev").glob("2*.html"))
+    written = sorted(date.fromisoformat(p.stem) for p in (tmp_path / "out" / "ev").glob("????-??-??.html"))
     assert written == out
     assert (tmp_path / "out" / "index.html").is_file()
     assert out or (datetime.now(UTC) < DUE - timedelta(days=1))

@@ -29,7 +29,7 @@ from aggregator.digest.render import published_path, render
 from aggregator.store import EventRecord, Store
 
 INDEX_TEMPLATE = "archive-index.html"
-PUBLISHED = ("html", "embed")
+PUBLISHED = ("html", "full", "embed")
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -26,7 +27,7 @@ from markupsafe import Markup
 
 from aggregator.digest.activity import bar_chart
 from aggregator.digest.addresses import web_url
-from aggregator.digest.context import PLATFORM_LABELS, DigestContext, ItemView
+from aggregator.digest.context import PLATFORM_LABELS, DigestContext, ItemView, ThreadNode
 from aggregator.digest.figures import Figure
 from aggregator.digest.markdown import html_to_markdown, markdown_escape
 from aggregator.digest.oembed import oembed
@@ -47,22 +48,37 @@ class Format:
     """Where the whole event's digest is published."""
     inline_css: bool = False
     """Move the template's ``<style>`` onto each element (e-mail clients drop ``<style>``)."""
+    max_threads: int | None = None
+    """Conversations shown per section, the busiest; the rest are counted and linked
+    to the ``full`` page. A busy day has thousands: a page of megabytes nobody reads
+    (and that a server under load spends its time sending, benchmarks/web.py)."""
 
     def path(self, slug: str, day: date | None) -> str:
         pattern = self.day_file if day else self.event_file
         return pattern.format(slug=slug, day=day.isoformat() if day else "")
 
 
-def _format(template: str | None, ext: str, media_type: str, *, inline_css: bool = False) -> Format:
+def _format(
+    template: str | None,
+    ext: str,
+    media_type: str,
+    *,
+    inline_css: bool = False,
+    max_threads: int | None = None,
+) -> Format:
     """Published beside the HTML page: ``<slug>/<day>.<ext>``, ``<slug>/event.<ext>``."""
     day, event = f"{{slug}}/{{day}}.{ext}", f"{{slug}}/event.{ext}"
-    return Format(template, media_type, day, event, inline_css=inline_css)
+    return Format(template, media_type, day, event, inline_css=inline_css, max_threads=max_threads)
 
+
+MAX_THREADS = 50
+"""Conversations per section on the HTML page; the ``full`` page has every one."""
 
 FORMATS: dict[str, Format] = {
-    "html": _format("digest.html", "html", "text/html"),
-    "paste": _format("digest-paste.html", "paste.html", "text/html"),
-    "markdown": _format("digest.md", "md", "text/markdown"),
+    "html": _format("digest.html", "html", "text/html", max_threads=MAX_THREADS),
+    "full": _format("digest.html", "full.html", "text/html"),
+    "paste": _format("digest-paste.html", "paste.html", "text/html", max_threads=25),
+    "markdown": _format("digest.md", "md", "text/markdown", max_threads=25),
     "json": _format(None, "json", "application/json"),
     "email": _format("digest-email.html", "email.html", "text/html", inline_css=True),
     "text": _format("digest.txt", "txt", "text/plain"),
@@ -108,6 +124,7 @@ def make_environment(user_templates: Path | None = None) -> Environment:
     env.filters["bar_chart"] = lambda activity: bar_chart(activity, PLATFORM_LABELS)
     env.filters["squeeze_blank_lines"] = squeeze_blank_lines
     env.filters["web_url"] = web_url
+    env.filters["busiest"] = busiest
     env.tests["shown_figure"] = shown_figure
     # The text format's link footnotes: one numbering per rendering.
     env.globals["footnotes"] = Footnotes
@@ -194,9 +211,37 @@ def render(
     assert spec.template is not None
     env = env or make_environment()
     page = env.get_template(spec.template).render(
-        d=context, page_url=_page_url(context, fmt, base_url)
+        d=context,
+        page_url=_page_url(context, fmt, base_url),
+        max_threads=spec.max_threads,
+        full_url=_full_url(context, fmt, base_url),
     )
     return _INLINER.inline(page) if spec.inline_css else page
+
+
+def busiest(threads: Sequence[ThreadNode], limit: int | None) -> Sequence[ThreadNode]:
+    """At most ``limit`` of ``threads``: the largest conversations, then the ones whose
+    first post drew the most response; in their own order (time)."""
+    if limit is None or len(threads) <= limit:
+        return threads
+
+    def weight(i: int) -> tuple[int, int, int]:
+        root = threads[i].item
+        response = (root.replies or 0) + (root.reposts or 0) + (root.likes or 0)
+        return (threads[i].size, response, -i)
+
+    keep = sorted(sorted(range(len(threads)), key=weight, reverse=True)[:limit])
+    return [threads[i] for i in keep]
+
+
+def _full_url(context: DigestContext, fmt: str, base_url: str | None) -> str | None:
+    """Where every conversation is: absolute under ``base_url``; without one, beside
+    the HTML page (a relative link), and absent from the formats pasted elsewhere."""
+    if base_url:
+        return published_url(base_url, context, "full")
+    if fmt == "html":
+        return posixpath.basename(published_path(context, "full"))
+    return None
 
 
 def _known(fmt: str) -> Format:

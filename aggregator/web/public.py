@@ -92,7 +92,7 @@ async def digest_page(
 
     def build() -> Page:
         text = render(_context(web, event, day), fmt, web.env, base_url=base)
-        if fmt in ("html", "embed"):
+        if fmt in ("html", "full", "embed"):
             text = _with_links(text, discovery(base, event, day))
         return page(text, FORMATS[fmt].media_type)
 
