@@ -238,7 +238,9 @@ def test_archive_command_writes_the_days_that_are_out(
     assert result.status == 0, result.err
     config = settings(tmp_path)
     out = published(event_plan(config, config.events[0]), datetime.now(UTC))
-    written = sorted(date.fromisoformat(p.stem) for p in (tmp_path / "out" / "ev").glob("????-??-??.html"))
+    written = sorted(
+        date.fromisoformat(p.stem) for p in (tmp_path / "out" / "ev").glob("????-??-??.html")
+    )
     assert written == out
     assert (tmp_path / "out" / "index.html").is_file()
     assert out or (datetime.now(UTC) < DUE - timedelta(days=1))

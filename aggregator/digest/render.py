@@ -52,6 +52,9 @@ class Format:
     """Conversations shown per section, the busiest; the rest are counted and linked
     to the ``full`` page. A busy day has thousands: a page of megabytes nobody reads
     (and that a server under load spends its time sending, benchmarks/web.py)."""
+    max_replies: int | None = None
+    """Replies shown per conversation (a blog post's comment thread can run to
+    hundreds); the rest are counted."""
 
     def path(self, slug: str, day: date | None) -> str:
         pattern = self.day_file if day else self.event_file
@@ -64,21 +67,23 @@ def _format(
     media_type: str,
     *,
     inline_css: bool = False,
-    max_threads: int | None = None,
+    shown: tuple[int, int] | None = None,
 ) -> Format:
     """Published beside the HTML page: ``<slug>/<day>.<ext>``, ``<slug>/event.<ext>``."""
     day, event = f"{{slug}}/{{day}}.{ext}", f"{{slug}}/event.{ext}"
-    return Format(template, media_type, day, event, inline_css=inline_css, max_threads=max_threads)
+    threads, replies = shown or (None, None)
+    return Format(template, media_type, day, event, inline_css, threads, replies)
 
 
-MAX_THREADS = 50
-"""Conversations per section on the HTML page; the ``full`` page has every one."""
+SHOWN = (25, 10)
+"""Conversations per section, replies per conversation, on the pages people read (the
+e-mail's 25 too); the ``full`` page has every one."""
 
 FORMATS: dict[str, Format] = {
-    "html": _format("digest.html", "html", "text/html", max_threads=MAX_THREADS),
+    "html": _format("digest.html", "html", "text/html", shown=SHOWN),
     "full": _format("digest.html", "full.html", "text/html"),
-    "paste": _format("digest-paste.html", "paste.html", "text/html", max_threads=25),
-    "markdown": _format("digest.md", "md", "text/markdown", max_threads=25),
+    "paste": _format("digest-paste.html", "paste.html", "text/html", shown=SHOWN),
+    "markdown": _format("digest.md", "md", "text/markdown", shown=SHOWN),
     "json": _format(None, "json", "application/json"),
     "email": _format("digest-email.html", "email.html", "text/html", inline_css=True),
     "text": _format("digest.txt", "txt", "text/plain"),
@@ -214,24 +219,58 @@ def render(
         d=context,
         page_url=_page_url(context, fmt, base_url),
         max_threads=spec.max_threads,
+        max_replies=spec.max_replies,
         full_url=_full_url(context, fmt, base_url),
     )
     return _INLINER.inline(page) if spec.inline_css else page
 
 
-def busiest(threads: Sequence[ThreadNode], limit: int | None) -> Sequence[ThreadNode]:
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """A conversation as a page shows it: ``node`` with at most so many replies (the
+    first ones, depth first), and how many replies that left out."""
+
+    node: ThreadNode
+    hidden: int = 0
+
+
+def busiest(
+    threads: Sequence[ThreadNode], limit: int | None, replies: int | None = None
+) -> list[Shown]:
     """At most ``limit`` of ``threads``: the largest conversations, then the ones whose
-    first post drew the most response; in their own order (time)."""
-    if limit is None or len(threads) <= limit:
-        return threads
+    first post drew the most response; in their own order (time); each with at most
+    ``replies`` replies."""
+    keep: Sequence[int] = range(len(threads))
+    if limit is not None and len(threads) > limit:
 
-    def weight(i: int) -> tuple[int, int, int]:
-        root = threads[i].item
-        response = (root.replies or 0) + (root.reposts or 0) + (root.likes or 0)
-        return (threads[i].size, response, -i)
+        def weight(i: int) -> tuple[int, int, int]:
+            root = threads[i].item
+            response = (root.replies or 0) + (root.reposts or 0) + (root.likes or 0)
+            return (threads[i].size, response, -i)
 
-    keep = sorted(sorted(range(len(threads)), key=weight, reverse=True)[:limit])
-    return [threads[i] for i in keep]
+        keep = sorted(sorted(keep, key=weight, reverse=True)[:limit])
+    out = []
+    for i in keep:
+        node = threads[i]
+        if replies is None or node.size - 1 <= replies:
+            out.append(Shown(node))
+        else:
+            trimmed, kept = _trim(node, replies)
+            out.append(Shown(trimmed, node.size - 1 - kept))
+    return out
+
+
+def _trim(node: ThreadNode, budget: int) -> tuple[ThreadNode, int]:
+    """``node`` with at most ``budget`` replies under it, depth first; and how many."""
+    kept: list[ThreadNode] = []
+    used = 0
+    for child in node.replies:
+        if used >= budget:
+            break
+        sub, n = _trim(child, budget - used - 1)
+        kept.append(sub)
+        used += 1 + n
+    return ThreadNode(node.item, tuple(kept)), used
 
 
 def _full_url(context: DigestContext, fmt: str, base_url: str | None) -> str | None:
