@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import getpass
 import sys
 from collections.abc import Callable
@@ -59,7 +60,13 @@ def cmd_serve(args: argparse.Namespace, make_app: AppFactory) -> int:
     web = app.settings.web
     host, port = args.host or web.host, args.port or web.port
     console.print(f"serving on http://{host}:{port}/ (admin: /admin/)")
-    uvicorn.run(create_app(app), host=host, port=port, log_level="warning", access_log=False)
+    asgi = create_app(app)
+    # What exists now (modules, the schema, compiled templates) lives as long as the
+    # process: out of the collector's sight, full collections stay short and so do
+    # the pauses they put into a busy server's slowest responses (benchmarks/web.py).
+    gc.collect()
+    gc.freeze()
+    uvicorn.run(asgi, host=host, port=port, log_level="warning", access_log=False)
     return 0
 
 

@@ -182,3 +182,22 @@ def test_pages_go_compressed_to_those_who_take_it_with_their_own_etag(tmp_path: 
                 assert again.status_code == 304
 
         asyncio.run(go())
+
+
+def test_the_page_cache_keeps_a_bounded_number_of_pages() -> None:
+    from aggregator.web.pages import PageCache, page
+
+    now = [0.0]
+    cache = PageCache(ttl=60, clock=lambda: now[0], limit=3)
+
+    async def fill() -> None:
+        for n in range(5):
+            await cache.get("ev", n, lambda n=n: page(f"page {n}", "text/plain"))
+
+    asyncio.run(fill())
+    assert [k for _, k in cache._pages] == [2, 3, 4]
+    now[0] = 61.0
+    asyncio.run(cache.get("ev", 9, lambda: page("late", "text/plain")))
+    # Over the limit again: the expired go first.
+    assert [k for _, k in cache._pages] == [9]
+    assert cache._locks == {}

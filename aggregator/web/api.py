@@ -246,9 +246,8 @@ async def event_digest(request: Request, web: State, slug: Slug) -> Response:
     "and items removed on their platform are left out.",
     operation_id="listItems",
 )
-def list_items(
+async def list_items(
     request: Request,
-    response: Response,
     web: State,
     slug: Slug,
     limit: Annotated[int, Query(ge=1, le=200, description="Items per page.")] = 50,
@@ -263,8 +262,7 @@ def list_items(
     ] = None,
     platform: Annotated[str | None, Query(description="Only this platform's items.")] = None,
     kind: Annotated[ItemKind | None, Query(description="Only items of this kind.")] = None,
-) -> ItemPage:
-    # A sync endpoint: FastAPI runs it in a worker thread, off the event loop.
+) -> Response:
     event = web.event(slug)
     try:
         after = listing.Keyset.decode(cursor) if cursor else None
@@ -272,20 +270,28 @@ def list_items(
         raise RequestValidationError(
             [{"type": "value_error", "loc": ("query", "cursor"), "msg": str(e), "input": cursor}]
         ) from e
-    store = web.app.store
-    where = _visible(
-        store.moderation(event.slug), since=since, until=until, platform=platform, kind=kind
-    )
-    found = listing.item_page(store.engine, event.slug, limit=limit, after=after, where=where)
-    next_cursor = found.next.encode() if found.next else None
-    response.headers["Cache-Control"] = ITEMS_CACHE_CONTROL
-    if next_cursor is not None:
-        query = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
-        url = f"{_api(web.base_url(request), event)}/items?" + urlencode(
-            [*query, ("cursor", next_cursor)]
+    base = web.base_url(request)
+    query = tuple(sorted(request.query_params.multi_items()))
+
+    def build() -> Page:
+        # Off the event loop (PageCache runs it in a thread); kept like a page, so
+        # readers polling the first page cost one query per cache period.
+        store = web.app.store
+        where = _visible(
+            store.moderation(event.slug), since=since, until=until, platform=platform, kind=kind
         )
-        response.headers["Link"] = f'<{url}>; rel="next"'
-    return ItemPage(items=[_item(v) for v in found.items], next_cursor=next_cursor)
+        found = listing.item_page(store.engine, event.slug, limit=limit, after=after, where=where)
+        next_cursor = found.next.encode() if found.next else None
+        headers: tuple[tuple[str, str], ...] = ()
+        if next_cursor is not None:
+            rest = [(k, v) for k, v in query if k != "cursor"]
+            url = f"{_api(base, event)}/items?" + urlencode([*rest, ("cursor", next_cursor)])
+            headers = (("Link", f'<{url}>; rel="next"'),)
+        body = ItemPage(items=[_item(v) for v in found.items], next_cursor=next_cursor)
+        return page(body.model_dump_json(), "application/json", headers)
+
+    built = await web.cache.get(event.slug, ("items", base, query), build)
+    return send(request, built, ITEMS_CACHE_CONTROL)
 
 
 # -- building responses -------------------------------------------------------------------

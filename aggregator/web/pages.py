@@ -30,6 +30,8 @@ class Page:
     gzipped: bytes | None = None
     """The body compressed once, when it was cached: a busy day's page is megabytes,
     and sending them (not rendering) is what limits a server under load."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """Sent with the body (an API page's ``Link`` to the next)."""
 
     @property
     def gzip_etag(self) -> str:
@@ -37,17 +39,20 @@ class Page:
         return self.etag[:-1] + '-gzip"'
 
 
-def page(body: str | bytes, media_type: str) -> Page:
+def page(body: str | bytes, media_type: str, headers: tuple[tuple[str, str], ...] = ()) -> Page:
     data = body.encode() if isinstance(body, str) else body
     etag = '"' + hashlib.blake2b(data, digest_size=16).hexdigest() + '"'
     packed = gzip.compress(data, compresslevel=6, mtime=0) if len(data) >= GZIP_FROM else None
-    return Page(data, media_type, etag, packed)
+    return Page(data, media_type, etag, packed, headers)
 
 
 @dataclass
 class PageCache:
     ttl: float
     clock: Callable[[], float] = time.monotonic
+    limit: int = 2000
+    """Pages kept at most: a crawler walking every page of the items API must not
+    grow the process without bound. The oldest go first."""
     _pages: dict[tuple[str, Hashable], tuple[float, Page]] = field(default_factory=dict)
     _locks: dict[tuple[str, Hashable], asyncio.Lock] = field(default_factory=dict)
     _values: dict[tuple[str, Hashable], tuple[float, Any]] = field(default_factory=dict)
@@ -81,7 +86,19 @@ class PageCache:
             built = await asyncio.to_thread(build)
             if self.ttl > 0:
                 self._pages[full] = (self.clock() + self.ttl, built)
+                self._prune()
+            self._locks.pop(full, None)
             return built
+
+    def _prune(self) -> None:
+        if len(self._pages) <= self.limit:
+            return
+        now = self.clock()
+        for full in [k for k, (until, _) in self._pages.items() if until <= now]:
+            del self._pages[full]
+        # Insertion order is age order: drop the oldest beyond the limit.
+        for full in list(self._pages)[: max(0, len(self._pages) - self.limit)]:
+            del self._pages[full]
 
     def _fresh(self, full: tuple[str, Hashable]) -> Page | None:
         entry = self._pages.get(full)

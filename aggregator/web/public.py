@@ -40,7 +40,7 @@ _NAME = re.compile(r"^(event|\d{4}-\d{2}-\d{2})(\..+)$")
 
 
 def send(request: Request, p: Page, cache_control: str = CACHE_CONTROL) -> Response:
-    headers = {"Cache-Control": cache_control}
+    headers = {"Cache-Control": cache_control, **dict(p.headers)}
     body = p.body
     if p.gzipped is not None:
         headers["Vary"] = "Accept-Encoding"
