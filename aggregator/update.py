@@ -25,6 +25,7 @@ import httpx
 from pydantic import ValidationError
 
 from aggregator.decisions import (
+    RECHECK_MIN,
     EventWindow,
     Polling,
     Schedule,
@@ -274,6 +275,9 @@ class Updater:
             since=since,
             due=lambda created, checked: recheck_due(created, checked, ctx.now),
             batch=self.recheck_batch,
+            # recheck_due: nothing known true within RECHECK_MIN is due. Most stored
+            # items were just returned by the fetch itself; the database skips them.
+            known_before=ctx.now - RECHECK_MIN,
         )
         refs = [ref for ref, _ in candidates]
         if not refs:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 # Parameters that identify a campaign or a click, never the page.
 TRACKING_PARAMS = frozenset(
@@ -11,8 +11,6 @@ TRACKING_PARAMS = frozenset(
 )
 
 
-# The same few links are shared over and over in one conversation.
-@lru_cache(maxsize=16384)
 def canonical_url(url: str, *, base: str | None = None) -> str | None:
     """Canonical form of an http(s) URL, or ``None`` for anything else.
 
@@ -20,9 +18,46 @@ def canonical_url(url: str, *, base: str | None = None) -> str | None:
     (``utm_*`` and friends) and a trailing slash; keeps the rest of the path as given.
     """
     url = url.strip()
+    if base:
+        try:
+            if not _has_host(url):
+                url = urljoin(base, url)
+        except ValueError:
+            return None
+    # The fragment goes anyway: cut it before the cache, so that every comment
+    # (#comment-N) of one post shares the post's entry.
+    return _canonical(url.partition("#")[0])
+
+
+def joins_to_itself(url: str, parts: SplitResult | None = None) -> bool:
+    """Whether ``urljoin(base, url) == url`` for every base: an http(s) URL with a
+    host, written as urlsplit would write it back, without ``;params`` (which urljoin
+    splits off and may drop). Most links are such, and urljoin costs more than the
+    rest of reading them. ``parts`` is ``urlsplit(url)`` when the caller has it.
+    Raises ValueError where urlsplit does."""
+    if parts is None:
+        parts = urlsplit(url)
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.netloc)
+        and ";" not in parts.path
+        and url.startswith(parts.scheme)
+        and urlunsplit(parts) == url
+    )
+
+
+def _has_host(url: str) -> bool:
+    """Whether joining ``url`` to any base cannot change its canonical form: an
+    http(s) URL with a host, whose path ends in no ``;`` (urljoin would drop an
+    empty ``;params``). Raises ValueError where urljoin would."""
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and ";" not in parts.path
+
+
+# The same few links are shared over and over in one conversation.
+@lru_cache(maxsize=16384)
+def _canonical(url: str) -> str | None:
     try:
-        if base:
-            url = urljoin(base, url)
         parts = urlsplit(url)
         port = parts.port
     except ValueError:

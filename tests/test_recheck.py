@@ -144,3 +144,26 @@ def test_a_failing_recheck_changes_nothing_and_the_fetch_still_succeeds(
         server.inject(Fault("status", status=503, path_prefix="/api/v1/statuses"), times=50)
         collect(store, server, clock)
     assert [v.item.text for v in store.items("ev")] == ["first #coproduction"]
+
+
+def test_items_known_true_since_a_moment_are_left_out_by_the_database(
+    store: Store, clock: Clock
+) -> None:
+    def candidates(**kwargs: datetime) -> set[str]:
+        found = store.recheck_candidates(
+            "ev/mastodon:sim", since=T0 - timedelta(days=1), due=lambda *_: True, **kwargs
+        )
+        return {ref.key for ref, _ in found}
+
+    sim = MastodonSim([status(1, "first"), status(2, "second")], clock=clock)
+    clock.now = T0 + timedelta(hours=1)
+    with LoopbackServer(sim) as server:
+        collect(store, server, clock)
+        older = candidates()
+        sim.add(status(3, "third"))
+        clock.advance(minutes=5)
+        collect(store, server, clock)  # returns only the new status: seen just now
+
+    assert len(older) == 2
+    assert len(candidates()) == 3
+    assert candidates(known_before=clock() - timedelta(minutes=2)) == older

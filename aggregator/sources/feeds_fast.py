@@ -28,10 +28,13 @@ from typing import Any
 from feedparser.datetimes import _parse_date
 from feedparser.html import _cp1252
 from feedparser.mixin import _FeedParserMixin
-from feedparser.urls import _urljoin, make_safe_absolute_uri
+from feedparser.urls import _urifixer, _urljoin, make_safe_absolute_uri
 from lxml import etree
 
+from aggregator.urls import joins_to_itself
+
 _HTML_TYPES = frozenset(_FeedParserMixin.html_types)
+_URI_FIXER: re.Pattern[str] = _urifixer
 _looks_like_html: Callable[[str], bool] = _FeedParserMixin.looks_like_html
 # Namespace URI (lower-cased, as feedparser matches them) -> feedparser's prefix.
 _PREFIXES: dict[str, str] = {
@@ -179,8 +182,20 @@ def _fix(output: str) -> str:
 def _value(el: etree._Element, *, base: str, relative: bool = False) -> str:
     output = _text(el).strip()
     if relative and output:
-        output = _urljoin(base, output)
+        output = _join(base, output)
     return _fix(output)
+
+
+def _join(base: str, uri: str) -> str:
+    """feedparser's ``_urljoin``, without urljoin's cost for a link that has its own
+    host (the common case, where the join changes nothing)."""
+    fixed = _URI_FIXER.sub(r"\1\3", uri)
+    try:
+        if joins_to_itself(fixed):
+            return fixed
+    except ValueError:
+        return ""
+    return str(_urljoin(base, uri))
 
 
 def _content(el: etree._Element, default_type: str, base: str) -> dict[str, Any]:
@@ -244,7 +259,7 @@ def _channel_link(el: etree._Element, feed: dict[str, Any], base: str) -> None:
     rel = attrs.get("rel", "alternate").lower()
     kind = attrs.get("type", "application/atom+xml" if rel == "self" else "text/html").lower()
     if rel == "alternate" and _FeedParserMixin.map_content_type(kind) in _HTML_TYPES:
-        feed["link"] = _urljoin(base, attrs["href"])
+        feed["link"] = _join(base, attrs["href"])
 
 
 def _entry(item: etree._Element, base: str) -> dict[str, Any]:

@@ -44,7 +44,7 @@ from aggregator.exceptions import ParseError
 from aggregator.models import AuthorData, Engagement, ItemData, ItemKind
 from aggregator.sanitize import Cleaned, clean, text_to_html
 from aggregator.sources import feeds_fast, keys
-from aggregator.urls import canonical_url, site_of
+from aggregator.urls import canonical_url, joins_to_itself, site_of
 
 FeedKind = Literal["auto", "comments", "posts"]
 DetectedKind = Literal["comments", "posts"]
@@ -507,9 +507,10 @@ def _http_url(value: object, *, base: str | None = None) -> str | None:
     if not url:
         return None
     try:
-        if base:
-            url = urljoin(base, url)
         parts = urlsplit(url)
+        if base and not joins_to_itself(url, parts):
+            url = urljoin(base, url)
+            parts = urlsplit(url)
         _ = parts.port
     except ValueError:
         return None

@@ -282,6 +282,7 @@ class Store(ServiceOps, CurationOps, AdminOps):
         limit: int = 2000,
         due: Callable[[datetime, datetime | None], bool] | None = None,
         batch: int | None = None,
+        known_before: datetime | None = None,
     ) -> list[tuple[StoredRef, datetime | None]]:
         """Live items this source stored, created after ``since``, least recently
         checked first, with when each was last known true: re-checked, or returned
@@ -289,7 +290,9 @@ class Store(ServiceOps, CurationOps, AdminOps):
 
         ``due(created_at, last_known)`` keeps only those worth a look now (at most
         ``batch``): it is asked on a narrow first query, so a fetch with nothing due
-        does not read every stored item's payload."""
+        does not read every stored item's payload. ``known_before`` tells the
+        database itself to leave out items the source returned after it (the caller
+        knows none of those is due): a poll that just saw all of them reads none."""
         light = (
             select(Item.id, Item.created_at, Item.checked_at, ItemSource.last_seen_at)
             .join(ItemSource, ItemSource.item_id == Item.id)
@@ -301,6 +304,8 @@ class Store(ServiceOps, CurationOps, AdminOps):
             .order_by(func.coalesce(Item.checked_at, Item.created_at), Item.id)
             .limit(limit)
         )
+        if known_before is not None:
+            light = light.where(ItemSource.last_seen_at <= known_before)
         with self.engine.connect() as conn:
             known: dict[int, datetime | None] = {}
             for r in conn.execute(light):
