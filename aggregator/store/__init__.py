@@ -25,7 +25,7 @@ from aggregator.models import (
     StoredRef,
 )
 from aggregator.store import migrate, runs
-from aggregator.store.admin_ops import AdminOps
+from aggregator.store.admin_ops import AdminOps, event_values
 from aggregator.store.curation_ops import CurationOps
 from aggregator.store.engine import make_engine
 from aggregator.store.ingest import dialect_insert
@@ -101,16 +101,7 @@ class Store(ServiceOps, CurationOps, AdminOps):
         configured are disabled, not deleted, so their items keep their provenance.
         """
         with self.engine.begin() as conn:
-            values = {
-                "title": event.title,
-                "hashtags": list(event.hashtags),
-                "timezone": event.timezone,
-                "starts": event.starts,
-                "ends": event.ends,
-                "lookback_days": event.lookback_days,
-                "updated_at": now,
-                "managed_by": "config",
-            }
+            values = {**event_values(event, now), "managed_by": "config"}
             stmt = dialect_insert(conn, events_t).values(slug=event.slug, **values)
             conn.execute(stmt.on_conflict_do_update(index_elements=["slug"], set_=values))
             for spec in specs:

@@ -27,6 +27,19 @@ from aggregator.store.views import EventRecord, source_state
 events_t = cast(Table, Event.__table__)
 
 
+def event_values(event: EventRecord, now: datetime) -> dict[str, Any]:
+    """An event's row, but for its slug and who manages it."""
+    return {
+        "title": event.title,
+        "hashtags": list(event.hashtags),
+        "timezone": event.timezone,
+        "starts": event.starts,
+        "ends": event.ends,
+        "lookback_days": event.lookback_days,
+        "updated_at": now,
+    }
+
+
 class ReadOnlyEvent(StoreError):
     """The configuration file manages this event: edit the file."""
 
@@ -66,16 +79,7 @@ class AdminOps:
     ) -> None:
         """Create or edit an admin-managed event. Its sources follow its hashtags from
         the next fetch on (they read them from their own rows)."""
-        values = {
-            "title": event.title,
-            "hashtags": list(event.hashtags),
-            "timezone": event.timezone,
-            "starts": event.starts,
-            "ends": event.ends,
-            "lookback_days": event.lookback_days,
-            "consent": consent,
-            "updated_at": now,
-        }
+        values = {**event_values(event, now), "consent": consent}
         with self.engine.begin() as conn:
             managed = conn.execute(
                 select(Event.managed_by).where(Event.slug == event.slug)

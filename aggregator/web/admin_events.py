@@ -9,13 +9,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
+from aggregator.app import event_record
 from aggregator.service.health import source_reports
 from aggregator.store.admin_ops import ReadOnlyEvent
 from aggregator.web.admin import done, page
 from aggregator.web.forms import (
     FormErrors,
     event_from_form,
-    event_record,
     platform_forms,
     source_from_form,
 )

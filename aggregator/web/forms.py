@@ -50,18 +50,6 @@ def event_from_form(form: Mapping[str, str]) -> EventSettings:
         raise FormErrors(_errors(e)) from None
 
 
-def event_record(event: EventSettings) -> EventRecord:
-    return EventRecord(
-        event.slug,
-        event.title,
-        event.hashtags,
-        event.timezone,
-        event.starts,
-        event.ends,
-        event.lookback_days,
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
     name: str
