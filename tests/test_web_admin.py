@@ -560,3 +560,48 @@ def test_an_admin_event_gets_its_daily_digest_like_a_file_event(tmp_path: Path) 
         s.app.store.set_closed(SLUG, s.clock())
         s.clock.advance(days=1)
         assert SLUG not in {o.event for o in deliver_due(s.app, "w", channels=["archive"])}
+
+
+def test_an_admin_events_consent_rules_are_edited_in_the_admin(tmp_path: Path) -> None:
+    with site(tmp_path) as s:
+
+        async def go() -> None:
+            async with client(s.web) as c:
+                await sign_in(c)
+                token = await csrf(c)
+                event = {
+                    "csrf": token,
+                    "slug": "second",
+                    "title": "Second",
+                    "hashtags": "carers",
+                    "timezone": "UTC",
+                    "starts": DAY,
+                    "ends": DAY,
+                }
+                assert (await c.post("/admin/events", data=event)).status_code == 303
+                page = await c.get("/admin/events/second")
+                # The defaults, as the file has them: respectful.
+                assert re.search(r'name="respect_noindex" checked', page.text)
+                assert not re.search(r'name="require_indexable" checked', page.text)
+                edit = {k: v for k, v in event.items() if k != "slug"}
+                r = await c.post(
+                    "/admin/events/second",
+                    data={
+                        **edit,
+                        "consent_form": "1",
+                        "respect_noindex": "on",
+                        "require_indexable": "on",
+                        "optout_tags": "#nobot nocollect",
+                    },
+                )
+                assert r.status_code == 303
+                policy = s.app.consents()["second"]
+                assert policy.require_indexable
+                assert policy.respect_noindex
+                assert not policy.allow_unlisted
+                assert policy.optout_tags == ("nobot", "nocollect")
+                # A form without the fieldset leaves the rules alone.
+                assert (await c.post("/admin/events/second", data=edit)).status_code == 303
+                assert s.app.consents()["second"] == policy
+
+        run(go())

@@ -10,11 +10,14 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from aggregator.app import event_record
+from aggregator.config import ConsentSettings
 from aggregator.service.health import source_reports
 from aggregator.store.admin_ops import ReadOnlyEvent
 from aggregator.web.admin import done, page
 from aggregator.web.forms import (
     FormErrors,
+    consent_fields,
+    consent_from_form,
     event_from_form,
     platform_forms,
     source_from_form,
@@ -56,6 +59,8 @@ def _event_page(
         reports=source_reports(web.app.store, web.app.clock(), slug),
         origins=web.app.store.source_origins(slug),
         platforms=platform_forms(),
+        consent_fields=consent_fields(),
+        consent=ConsentSettings.model_validate(meta.consent or {}),
         errors=errors or {},
         values=values or _values(event),
         source_errors=source_errors or {},
@@ -121,11 +126,14 @@ async def edit_event(request: Request, web: State, admin: AdminDep, slug: str) -
     form["slug"] = slug
     try:
         settings = event_from_form(form)
-        web.app.store.save_admin_event(
-            event_record(settings),
-            consent=web.app.store.event_meta()[slug].consent,
-            now=web.app.clock(),
+        # A form without the consent fieldset (a script's) keeps the rules as they
+        # are: unticked boxes are absent, and absent must not mean "collect anyone".
+        consent = (
+            consent_from_form(form)
+            if form.get("consent_form")
+            else web.app.store.event_meta()[slug].consent
         )
+        web.app.store.save_admin_event(event_record(settings), consent=consent, now=web.app.clock())
     except FormErrors as e:
         return _event_page(request, web, admin, slug, status=400, errors=e.errors, values=form)
     except ReadOnlyEvent:

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from aggregator.config import EventSettings, SourceSettings, source_specs
+from aggregator.config import ConsentSettings, EventSettings, SourceSettings, source_specs
 from aggregator.models import SourceSpec
 from aggregator.sources import get_source, registry
 from aggregator.store import EventRecord
@@ -129,3 +129,23 @@ def source_from_form(event: EventRecord, form: Mapping[str, str]) -> SourceSpec:
         sources=(SourceSettings(platform=platform, **options),),
     )
     return source_specs(settings)[0]
+
+
+def consent_fields() -> list[FieldSpec]:
+    """The ``[events.consent]`` keys, for the admin's form."""
+    return list(_fields(ConsentSettings))
+
+
+def consent_from_form(form: Mapping[str, str]) -> dict[str, Any]:
+    """An admin event's consent rules from its form (an unticked box is absent)."""
+    data: dict[str, Any] = {}
+    for spec in _fields(ConsentSettings):
+        value = form.get(spec.name, "").strip()
+        if spec.boolean:
+            data[spec.name] = value in ("on", "true", "1")
+        else:
+            data[spec.name] = [t for t in re.split(r"[\s,]+", value) if t]
+    try:
+        return ConsentSettings.model_validate(data).model_dump(mode="json")
+    except ValidationError as e:
+        raise FormErrors(_errors(e)) from None
