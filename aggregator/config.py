@@ -436,22 +436,27 @@ def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> Se
 
 def source_specs(event: EventSettings) -> list[SourceSpec]:
     """The configured sources of ``event`` as domain specs with stable ids."""
-    specs = []
-    for source in event.sources:
-        impl = get_source(source.platform)
-        options = impl.Options.model_validate(source.model_extra or {})
-        target = impl.target(options)
-        specs.append(
-            SourceSpec(
-                id=f"{event.slug}/{source.platform}:{target}",
-                event=event.slug,
-                platform=source.platform,
-                target=target,
-                hashtags=event.hashtags,
-                options=options.model_dump(mode="json"),
-            )
-        )
-    return specs
+    return [
+        source_spec(event.slug, event.hashtags, s.platform, s.model_extra or {})
+        for s in event.sources
+    ]
+
+
+def source_spec(
+    event: str, hashtags: tuple[str, ...], platform: str, options: Mapping[str, Any]
+) -> SourceSpec:
+    """One source of ``event`` (from the file or the admin's form) with its stable id."""
+    impl = get_source(platform)
+    valid = impl.Options.model_validate(dict(options))
+    target = impl.target(valid)
+    return SourceSpec(
+        id=f"{event}/{platform}:{target}",
+        event=event,
+        platform=platform,
+        target=target,
+        hashtags=hashtags,
+        options=valid.model_dump(mode="json"),
+    )
 
 
 def _validate_source(file: str, key: str, source: SourceSettings) -> None:

@@ -605,3 +605,45 @@ def test_an_admin_events_consent_rules_are_edited_in_the_admin(tmp_path: Path) -
                 assert s.app.consents()["second"] == policy
 
         run(go())
+
+
+def test_the_moderation_page_lists_the_latest_and_finds_by_words(tmp_path: Path) -> None:
+    with site(tmp_path) as s:
+        asyncio.run(s.app.fetch())
+        views = sorted(
+            (v for v in s.app.store.items(SLUG) if v.item.created_at.date().isoformat() == DAY),
+            key=lambda v: v.item.created_at,
+        )
+        first = views[0].item
+
+        async def go() -> None:
+            async with client(s.web) as c:
+                await sign_in(c)
+                page = await c.get(f"/admin/events/{SLUG}/moderation?day={DAY}")
+                listed = re.findall(r'<tr data-item="([^"]+)"', page.text)
+                assert listed[0] == views[-1].item.key  # newest first
+                assert f"{len(listed)} items" in page.text
+                word = first.text.split()[0]
+                found = await c.get(
+                    f"/admin/events/{SLUG}/moderation", params={"day": DAY, "q": word}
+                )
+                keys = re.findall(r'<tr data-item="([^"]+)"', found.text)
+                assert first.key in keys
+                assert all(
+                    word.casefold() in v.item.text.casefold() or v.item.key not in keys
+                    for v in views
+                )
+                # A hidden item stays listed, to be shown again.
+                await c.post(
+                    f"/admin/events/{SLUG}/moderate",
+                    data={
+                        "csrf": hidden(page.text, "csrf"),
+                        "target_kind": "item",
+                        "target": first.key,
+                        "action": "hide",
+                    },
+                )
+                again = await c.get(f"/admin/events/{SLUG}/moderation?day={DAY}")
+                assert first.key in again.text
+
+        run(go())

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, delete, func, or_, select, update
+from sqlalchemy import Engine, Table, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aggregator.exceptions import StoreError
 from aggregator.models import SourceSpec, SourceState
-from aggregator.store import runs
+from aggregator.store import leases, runs
 from aggregator.store.schema import AdminSession, AdminUser, Event, LoginAttempt, Source
 from aggregator.store.views import EventRecord, source_state
 
@@ -125,20 +125,9 @@ class AdminOps:
     def claim_source(
         self, source_id: str, worker: str, *, now: datetime, lease: timedelta
     ) -> SourceState | None:
-        """Lease one enabled source to ``worker`` now, due or not ("fetch now"); None
-        when another worker is fetching it (or it is disabled or unknown)."""
-        free = or_(Source.lease_until.is_(None), Source.lease_until <= now)
+        """:func:`leases.claim_one`: "fetch now" under the same leases as the collector."""
         with Session(self.engine) as session:
-            row = session.scalars(
-                update(Source)
-                .where(Source.id == source_id, Source.enabled.is_(True), free)
-                .values(lease_owner=worker, lease_until=now + lease)
-                .returning(Source),
-                execution_options={"synchronize_session": False},
-            ).first()
-            state = source_state(row) if row is not None else None
-            session.commit()
-            return state
+            return leases.claim_one(session, worker, source_id, now, lease)
 
     def set_source_enabled(self, source_id: str, enabled: bool, *, now: datetime) -> None:
         values: dict[str, Any] = {"enabled": enabled}
@@ -156,18 +145,9 @@ class AdminOps:
 
     def all_sources(self) -> list[tuple[SourceSpec, bool, str]]:
         """Every source, enabled or not, with its origin (for the export)."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(Source).order_by(Source.event_slug, Source.id))
-            return [
-                (
-                    SourceSpec(
-                        r.id, r.event_slug, r.platform, r.target, tuple(r.hashtags), r.options
-                    ),
-                    r.enabled,
-                    r.origin,
-                )
-                for r in rows
-            ]
+        with Session(self.engine) as session:
+            rows = session.scalars(select(Source).order_by(Source.event_slug, Source.id))
+            return [(source_state(r).spec, r.enabled, r.origin) for r in rows]
 
     # -- accounts -----------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Select, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Select, or_, select, update
 from sqlalchemy.orm import Session
 
 from aggregator.decisions import Budget, budget_key
@@ -36,6 +36,28 @@ class LeaseLost(StoreError):
 class Lease:
     owner: str
     until: datetime
+
+
+def _free(now: datetime) -> ColumnElement[bool]:
+    """Not leased, or its lease lapsed (its worker died or stalled)."""
+    return or_(Source.lease_until.is_(None), Source.lease_until <= now)
+
+
+def claim_one(
+    session: Session, worker: str, source_id: str, now: datetime, lease: timedelta
+) -> SourceState | None:
+    """Lease one enabled source to ``worker`` now, due or not ("fetch now"); None when
+    another worker holds it (or it is off or unknown). Commits."""
+    row = session.scalars(
+        update(Source)
+        .where(Source.id == source_id, Source.enabled.is_(True), _free(now))
+        .values(lease_owner=worker, lease_until=now + lease)
+        .returning(Source),
+        execution_options={"synchronize_session": False},
+    ).first()
+    state = source_state(row) if row is not None else None
+    session.commit()
+    return state
 
 
 def open_events() -> Select[Any]:
@@ -56,7 +78,7 @@ def claim_due(
     in ``exclude``. Commits."""
     if limit <= 0:
         return []
-    free = or_(Source.lease_until.is_(None), Source.lease_until <= now)
+    free = _free(now)
     due = or_(Source.next_check_at.is_(None), Source.next_check_at <= now)
     candidates = select(Source.id).where(
         Source.enabled.is_(True), due, free, Source.event_slug.in_(open_events())

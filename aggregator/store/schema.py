@@ -98,9 +98,7 @@ class Event(Base):
     ends: Mapped[date] = mapped_column(Date)
     lookback_days: Mapped[int] = mapped_column(Integer, default=3)
     updated_at: Mapped[datetime]
-    managed_by: Mapped[str] = mapped_column(
-        String(16), default="config", server_default="config"
-    )
+    managed_by: Mapped[str] = mapped_column(String(16), default="config", server_default="config")
     """``config`` (the file names it and wins on every start) or ``admin`` (created in
     the web admin, edited there)."""
     closed_at: Mapped[datetime | None]

@@ -14,6 +14,7 @@ from aggregator.digest.context import build_context, day_period, event_period
 from aggregator.digest.render import FORMATS, render
 from aggregator.models import MODERATION_ACTIONS, ModerationRecord
 from aggregator.optouts import BadRule, parse_rule
+from aggregator.store import listing
 from aggregator.web.admin import done, page
 from aggregator.web.guard import AdminDep, require_admin
 from aggregator.web.state import WebState, web_state
@@ -51,18 +52,25 @@ def moderation(
     when = _day(web, slug, day)
     period = day_period(event, when)
     store = web.app.store
-    views = store.items(slug, since=period.start, until=period.end, raw=False)
     needle = q.strip().casefold()
     if needle:
+        # A search reads the day's every item: words, names and addresses at once.
         views = [
             v
-            for v in views
+            for v in store.items(slug, since=period.start, until=period.end, raw=False)
             if needle in v.item.text.casefold()
             or needle in v.item.author.handle.casefold()
             or needle in v.item.author.name.casefold()
             or needle in (v.item.url or "").casefold()
         ]
-    views.sort(key=lambda v: v.item.created_at, reverse=True)
+        views.sort(key=lambda v: v.item.created_at, reverse=True)
+        total = len(views)
+    else:
+        # Otherwise the latest of the day, a page of them, hidden ones included (to
+        # show them again): a busy day has thousands.
+        of_day = listing.ItemFilter(since=period.start, until=period.end)
+        views = list(listing.item_page(store.engine, slug, limit=SHOWN, where=of_day).items)
+        total = sum(listing.visible_counts(store.engine, slug, of_day).values())
     return page(
         web,
         request,
@@ -73,7 +81,7 @@ def moderation(
         days=web.days(event),
         q=q,
         items=views[:SHOWN],
-        total=len(views),
+        total=total,
         state=store.moderation(slug),
         log=list(reversed(store.moderation_log(slug)))[:100],
     )

@@ -10,23 +10,19 @@ hidden post goes at once and an unchanged digest costs a 304. A page of items ma
 reused for 30 seconds.
 
 Any site may read the API from a browser: every response, errors included, allows
-every origin (there are no credentials to leak) and exposes ``ETag`` and ``Link``.
+every origin (there are no credentials to leak) and exposes ``ETag`` and ``Link``
+(:mod:`aggregator.web.headers`, for every ``/api/`` response).
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Coroutine
 from datetime import date, datetime
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
-from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from pydantic import AwareDatetime, BaseModel
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aggregator.digest.context import day_period, event_period
 from aggregator.digest.render import FORMATS
@@ -51,38 +47,10 @@ from aggregator.web.pages import Page, page
 from aggregator.web.public import digest_page, send
 from aggregator.web.state import WebState, web_state
 
-CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "ETag, Link"}
 ITEMS_CACHE_CONTROL = "public, max-age=30"
 PREFIX = "api/v1"
 
-
-class PublicRoute(APIRoute):
-    """A route whose every response carries :data:`CORS`: its own, its 404s and its
-    422s (which FastAPI's handlers make from exceptions the handler raised)."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handle = super().get_route_handler()
-
-        async def public(request: Request) -> Response:
-            try:
-                response = await handle(request)
-            except StarletteHTTPException as e:
-                # The app's handler sends these headers with the error.
-                e.headers = {**(e.headers or {}), **CORS}
-                raise
-            except RequestValidationError as e:
-                handler = request.app.exception_handlers.get(
-                    RequestValidationError, request_validation_exception_handler
-                )
-                answer = handler(request, e)
-                response = await answer if inspect.isawaitable(answer) else answer
-            response.headers.update(CORS)
-            return response
-
-        return public
-
-
-router = APIRouter(prefix="/" + PREFIX, tags=["public"], route_class=PublicRoute)
+router = APIRouter(prefix="/" + PREFIX, tags=["public"])
 State = Annotated[WebState, Depends(web_state)]
 Slug = Annotated[str, Path(description="The event's slug, as in its page's address.")]
 

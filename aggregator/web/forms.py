@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from aggregator.config import ConsentSettings, EventSettings, SourceSettings, source_specs
+from aggregator.config import ConsentSettings, EventSettings, source_spec
 from aggregator.models import SourceSpec
 from aggregator.sources import get_source, registry
 from aggregator.store import EventRecord
@@ -115,20 +115,9 @@ def source_from_form(event: EventRecord, form: Mapping[str, str]) -> SourceSpec:
         elif value:
             options[spec.name] = value
     try:
-        impl.Options.model_validate(options)
+        return source_spec(event.slug, event.hashtags, platform, options)
     except ValidationError as e:
         raise FormErrors(_errors(e)) from None
-    settings = EventSettings(
-        slug=event.slug,
-        title=event.title,
-        hashtags=event.hashtags,
-        timezone=event.timezone,
-        starts=event.starts,
-        ends=event.ends,
-        lookback_days=event.lookback_days,
-        sources=(SourceSettings(platform=platform, **options),),
-    )
-    return source_specs(settings)[0]
 
 
 def consent_fields() -> list[FieldSpec]:

@@ -37,7 +37,11 @@ _PAGE = [
 # Admin pages hold a CSRF token and private state: never kept by any cache.
 _ADMIN = [*_PAGE, (b"cache-control", b"no-store")]
 # The read-only API (its OpenAPI document and its errors included) is for any site.
-_API = [*_PAGE, (b"access-control-allow-origin", b"*")]
+_API = [
+    *_PAGE,
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-expose-headers", b"ETag, Link"),
+]
 _EMBED = [*_COMMON, (b"content-security-policy", EMBED_POLICY.encode())]
 
 
