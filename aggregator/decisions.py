@@ -65,15 +65,20 @@ def plan_items(incoming: Sequence[ItemData], stored: Mapping[str, StoredItem]) -
             # like an edit every time both are seen.
             plan.unchanged.append(old.id)
             continue
-        merged = merge(item, old)
-        edited = merged.content_hash != old.content_hash
+        # What merge() would give, compared field by field: an unchanged item (the
+        # common case) is not copied. The content hash does not read merged fields.
+        e, o = item.engagement, old.engagement
+        edited = item.content_hash != old.content_hash
         if (
             edited
             or old.deleted
-            or merged.engagement != old.engagement
-            or merged.in_reply_to != old.in_reply_to
-            or merged.context_url != old.context_url
+            or (old.in_reply_to or item.in_reply_to) != old.in_reply_to
+            or (old.context_url or item.context_url) != old.context_url
+            or (e.replies is not None and e.replies != o.replies)
+            or (e.reposts is not None and e.reposts != o.reposts)
+            or (e.likes is not None and e.likes != o.likes)
         ):
+            merged = merge(item, old)
             plan.changed.append(Change(old.id, merged, edited=edited, restored=old.deleted))
         else:
             plan.unchanged.append(old.id)

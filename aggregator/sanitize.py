@@ -65,7 +65,6 @@ URL_SCHEMES = {"http", "https", "mailto"}
 LINK_REL = "nofollow noopener noreferrer ugc"
 
 
-
 def make_cleaner(**extra: Any) -> nh3.Cleaner:
     """The allow-lists above as a cleaner; ``extra`` adds nh3 options (an embed's
     links open a new window, say)."""
@@ -123,6 +122,7 @@ _ATTR = re.compile(r'([a-z-]+)="([^"]*)"')
 _BREAK = re.compile(r"<br\s*/?>\n?|<figcaption>")
 _BLOCK_CLOSE = re.compile(r"</(?:p|blockquote|li|pre|h[1-6]|figure|figcaption)>")
 _TAG = re.compile(r"<[^>]+>")
+_BLANK_LINES = re.compile(r"\n{3,}")
 
 
 def _links(safe: str, base_url: str | None) -> list[str]:
@@ -142,4 +142,4 @@ def _text(safe: str) -> str:
     text = _BLOCK_CLOSE.sub("\n\n", _BREAK.sub("\n", safe))
     text = unescape(_TAG.sub("", text)).replace("\xa0", " ")
     lines = [" ".join(line.split()) for line in text.split("\n")]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()

@@ -243,7 +243,9 @@ class Updater:
             return self._discarded(source, started, str(e))
         assert counts is not None
         next_at = chosen[-1]
-        if isinstance(impl, Rechecker):
+        # Before its first success a source has no items but the ones just written,
+        # which are not due: the query would find nothing.
+        if isinstance(impl, Rechecker) and source.last_success_at is not None:
             counts += await self._recheck(source, impl, replace(ctx, now=finished))
         return RunReport(
             source_id=spec.id,

@@ -27,7 +27,15 @@ from aggregator.models import SourceSpec
 from aggregator.store import EventRecord, Store
 from aggregator.store.ingest import executemany
 from aggregator.store.optouts import key_hash
-from aggregator.store.schema import Author, Exclusion, Item, ItemLink, ItemSource, Link
+from aggregator.store.schema import (
+    Author,
+    EventAuthor,
+    Exclusion,
+    Item,
+    ItemLink,
+    ItemSource,
+    Link,
+)
 
 SLUG = "bench"
 TIMEZONE = "Europe/London"
@@ -83,6 +91,7 @@ ITEM_SOURCES = cast(Table, ItemSource.__table__)
 LINKS = cast(Table, Link.__table__)
 ITEM_LINKS = cast(Table, ItemLink.__table__)
 EXCLUSIONS = cast(Table, Exclusion.__table__)
+EVENT_AUTHORS = cast(Table, EventAuthor.__table__)
 
 
 def event() -> EventRecord:
@@ -329,15 +338,27 @@ def build(path: Path, total: int, day_items: int) -> None:
     with store.engine.begin() as conn:
         executemany(conn, AUTHORS.insert(), list(authors()))
     batch = DayRows([], [], [], [])
+    # When each author first spoke (store/first_seen.py): days come in order, and a
+    # day's items in time order, so an author's first live item is the first seen.
+    first: dict[str, datetime] = {}
     for day, count in day_counts(total, day_items).items():
         rows = day_rows(day, count, next_id)
         next_id += count
+        for row in rows.items:
+            if row["deleted_at"] is None:
+                first.setdefault(row["author_key"], row["created_at"])
         for field in ("items", "item_sources", "item_links", "exclusions"):
             getattr(batch, field).extend(getattr(rows, field))
         if len(batch.items) >= 100_000:
             _write(store, batch, link_ids)
             batch = DayRows([], [], [], [])
     _write(store, batch, link_ids)
+    with store.engine.begin() as conn:
+        _insert(
+            conn,
+            EVENT_AUTHORS,
+            [{"event_slug": SLUG, "author_key": a, "first_item_at": t} for a, t in first.items()],
+        )
     store.close()
 
 

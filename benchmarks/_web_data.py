@@ -18,7 +18,15 @@ from aggregator.store.ingest import executemany
 from benchmarks import _digest_data as data
 
 # In the order the foreign keys need; the event and its sources come from sync_event.
-TABLES = (data.AUTHORS, data.ITEMS, data.ITEM_SOURCES, data.LINKS, data.ITEM_LINKS, data.EXCLUSIONS)
+TABLES = (
+    data.AUTHORS,
+    data.ITEMS,
+    data.ITEM_SOURCES,
+    data.EVENT_AUTHORS,
+    data.LINKS,
+    data.ITEM_LINKS,
+    data.EXCLUSIONS,
+)
 
 
 def sqlite_store(workdir: Path, total: int, day_items: int) -> Path:

@@ -147,8 +147,8 @@ def run_raw(count: int, db: Path) -> float:
     for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL"):
         conn.execute(f"PRAGMA {pragma}")
     conn.execute(
-        "INSERT INTO events VALUES"
-        " ('bench', 'Bench', '[]', 'UTC', '2026-11-20', '2026-11-20', 0, ?)",
+        "INSERT INTO events (slug, title, hashtags, timezone, starts, ends, lookback_days,"
+        " updated_at) VALUES ('bench', 'Bench', '[]', 'UTC', '2026-11-20', '2026-11-20', 0, ?)",
         (_sql_value(T0),),
     )
     conn.execute(

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from aggregator.decisions import StoredItem, plan_items, tombstones
+import pytest
+
+from aggregator.decisions import StoredItem, merge, plan_items, tombstones
 from aggregator.models import Engagement
 from tests.fakes import item
 
@@ -47,6 +49,28 @@ def test_what_one_source_does_not_know_is_kept_from_another() -> None:
     old = stored(2, in_reply_to="fake:1", engagement=Engagement(replies=1, likes=3))
     plan = plan_items([item(2)], {"fake:2": old})
     assert plan.unchanged == [102]
+
+
+@pytest.mark.parametrize("old_parent", [None, "", "fake:1"])
+@pytest.mark.parametrize("old_likes", [None, 0, 3])
+@pytest.mark.parametrize("parent", [None, "", "fake:1", "fake:9"])
+@pytest.mark.parametrize("likes", [None, 0, 3])
+def test_an_item_is_rewritten_exactly_when_merging_it_changes_what_was_stored(
+    old_parent: str | None, old_likes: int | None, parent: str | None, likes: int | None
+) -> None:
+    old = replace(stored(2), in_reply_to=old_parent, engagement=Engagement(likes=old_likes))
+    incoming = replace(item(2, likes=likes), in_reply_to=parent, context_url=parent)
+    merged = merge(incoming, old)
+    plan = plan_items([incoming], {"fake:2": old})
+    if (merged.in_reply_to, merged.context_url, merged.engagement) == (
+        old.in_reply_to,
+        old.context_url,
+        old.engagement,
+    ):
+        assert plan.unchanged == [102]
+    else:
+        (change,) = plan.changed
+        assert (change.item, change.edited, change.restored) == (merged, False, False)
 
 
 def test_a_deleted_item_seen_again_is_restored() -> None:

@@ -369,6 +369,8 @@ WORDS = ("Congratulations!", "Great write-up")
 
 
 SIZES = {"phone": PHONE, "desktop": DESKTOP}
+
+
 @pytest.mark.parametrize("size", SIZES.values(), ids=SIZES.keys())
 @pytest.mark.parametrize("fmt", HTML_FORMATS)
 def test_nothing_is_wider_than_the_screen(

@@ -12,6 +12,7 @@ from sqlalchemy import event as sa_event
 from aggregator.digest.context import build_context, day_period, event_period
 from aggregator.digest.figures import Tally, change_text, figures, tally
 from aggregator.models import FetchResult, ItemData, RecheckResult
+from aggregator.optouts import OptOutRule
 from aggregator.store import EventRecord, Store
 from tests.fakes import item, spec
 
@@ -137,3 +138,50 @@ def test_known_authors_is_one_statement_for_the_periods_authors(store: Store) ->
     assert known == {f"fake:@a{n}" for n in range(0, 300, 2)}
     assert "fake:@gone" not in known, "a deleted item does not make its author known"
     assert len(statements) == 3
+
+
+def test_when_authors_first_spoke_follows_deletions_restorations_and_other_events(
+    store: Store,
+) -> None:
+    """``known_authors`` reads when each author first spoke in each event, which every
+    write keeps true: a deleted first item hands over to the next live one, a restored
+    one takes its place back, an item another event's source returns counts there from
+    then on, and an opted-out author is nobody's known voice."""
+    wednesday = item(1, author="ana", created=THU - timedelta(hours=1))
+    thursday = item(2, author="ana", created=THU + timedelta(hours=2))
+    store_items(store, [wednesday, thursday])
+    (source,) = store.sources()
+    ana = ["fake:@ana"]
+
+    def gone(*keys: str) -> None:
+        result = RecheckResult(gone=frozenset(keys))
+        store.record_recheck(source, [], result, started_at=NOW, now=NOW)
+
+    assert store.known_authors("ev", ana, before=THU) == set(ana)
+    gone(wednesday.key)
+    assert store.known_authors("ev", ana, before=THU) == set(), "Thursday's is first now"
+    assert store.known_authors("ev", ana, before=FRI) == set(ana)
+    gone(thursday.key)
+    assert store.known_authors("ev", ana, before=FRI) == set(), "no live item left"
+
+    store_items(store, [wednesday])  # returned again: restored
+    assert store.known_authors("ev", ana, before=THU) == set(ana)
+
+    other = replace(EVENT, slug="other")
+    store.sync_event(other, [spec("other/fake:two", event="other")], NOW)
+    (elsewhere,) = store.sources(event="other")
+    assert store.known_authors("other", ana, before=FRI) == set()
+    store.record_success(
+        elsewhere,
+        FetchResult(items=(thursday,), state={}),
+        started_at=NOW,
+        now=NOW,
+        next_check_at=NOW,
+    )
+    assert store.known_authors("other", ana, before=FRI) == set(ana), "restored, in both"
+    assert store.known_authors("other", ana, before=THU) == set(), "Wednesday's is not there"
+    assert store.known_authors("ev", ana, before=THU) == set(ana)
+
+    store.add_optout(OptOutRule("author", "fake:@ana"), reason=None, by="test", now=NOW)
+    assert store.known_authors("ev", ana, before=FRI) == set()
+    assert store.known_authors("other", ana, before=FRI) == set()

@@ -3,19 +3,32 @@ else it leaves to feedparser."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from feedparser.datetimes import _parse_date
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from aggregator.exceptions import ParseError
 from aggregator.sources import feeds_fast
-from aggregator.sources.feeds_parse import _jsonable, _mapping, _run_feedparser, parse_feed
+from aggregator.sources.feeds_parse import (
+    FeedKind,
+    ParsedFeed,
+    _jsonable,
+    _mapping,
+    _run_feedparser,
+    _utc,
+    parse_entries,
+    parse_feed,
+)
 from tests.golden import DATA
 
 FEEDS = DATA / "feeds"
 URL = "https://blog.example.fr/2026/02/velo-cargo-hiver/feed/"
 RSS_CT = "application/rss+xml; charset=UTF-8"
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 # Everything parse_feed reads of the feed itself; entries it reads (and stores) whole.
 FEED_KEYS = (
     "link",
@@ -237,3 +250,106 @@ def test_parse_feed_is_the_same_through_either_path() -> None:
     fast = parse_feed(body, feed_url=URL, content_type=RSS_CT)
     slow = parse_feed(detour, feed_url=URL, content_type=RSS_CT)
     assert fast == slow
+
+
+def parse_both(body: bytes, content_type: str | None, kind: FeedKind = "auto") -> ParsedFeed:
+    """parse_feed's result, held to the same feed read through feedparser's entries."""
+    try:
+        expected = parse_entries(body, feed_url=URL, content_type=content_type, kind=kind, now=NOW)
+    except ParseError:
+        with pytest.raises(ParseError):
+            parse_feed(body, feed_url=URL, content_type=content_type, kind=kind, now=NOW)
+        return ParsedFeed(items=(), kind="posts")
+    got = parse_feed(body, feed_url=URL, content_type=content_type, kind=kind, now=NOW)
+    assert got == expected  # raw aside: it is not compared
+    return got
+
+
+PLAIN_TAGS = [t for t in ENTRY_TAGS if t not in ("comments", "wfw:commentRss", "slash:comments")]
+
+
+@st.composite
+def plain_feeds(draw: st.DrawFn) -> bytes:
+    """Comment feeds whose items take the plain path, more often than feeds() makes them."""
+    channel = "".join(
+        element(tag, draw(TEXT))
+        for tag in draw(st.lists(st.sampled_from(CHANNEL_TAGS), unique=True, max_size=6))
+    )
+    items = []
+    for n in range(draw(st.integers(1, 3))):
+        link = draw(
+            st.sampled_from(
+                [
+                    f"https://ex.example/post/#comment-{n}",
+                    f" https://ex.example/?p=3#comment-{n} ",
+                    f"/post/#comment-{n}",
+                    "https://ex.example/post/",
+                    "",
+                ]
+            )
+        )
+        tags = draw(st.lists(st.sampled_from(PLAIN_TAGS[1:]), unique=True, max_size=7))
+        body = "".join(element(t, draw(TEXT)) for t in tags if not t.startswith("guid"))
+        guid = next((t for t in tags if t.startswith("guid")), None)
+        if guid is not None:
+            body += element(guid, draw(st.one_of(st.just(link), TEXT)))
+        items.append(f"<item>{element('link', link)}{body}</item>")
+    return rss("".join(items), channel=channel)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    body=st.one_of(plain_feeds(), feeds()),
+    content_type=st.sampled_from([None, RSS_CT, "text/xml; charset=utf-8"]),
+    kind=st.sampled_from(["auto", "auto", "comments", "posts"]),
+)
+def test_a_feed_read_straight_into_entries_gives_the_same_items(
+    body: bytes, content_type: str | None, kind: FeedKind
+) -> None:
+    parse_both(body, content_type, kind)
+
+
+def test_a_wordpress_comment_feed_is_read_straight_with_the_elements_as_raw() -> None:
+    body = (FEEDS / "wp_post_comments_feed.rss.xml").read_bytes()
+    assert feeds_fast.parse_plain(body, feed_url=URL, content_type=RSS_CT) is not None
+    parsed = parse_both(body, RSS_CT)
+    assert parsed.kind == "comments"
+    assert len(parsed.items) == 3
+    raw = parsed.items[0].raw
+    assert set(raw) == {
+        "title",
+        "link",
+        "dc:creator",
+        "pubDate",
+        "guid",
+        "description",
+        "content:encoded",
+    }
+    assert raw["pubDate"] == "Wed, 11 Feb 2026 08:03:51 +0000"
+
+
+def test_a_post_feed_keeps_feedparsers_entries_for_discovery() -> None:
+    # Plain items, but posts: discovery reads feedparser's tags and wfw:commentRss.
+    body = rss("<item><guid>https://ex.example/?p=1</guid><title>Launch</title></item>")
+    assert feeds_fast.parse_plain(body, feed_url=URL, content_type=RSS_CT) is not None
+    parsed = parse_both(body, RSS_CT)
+    assert parsed.kind == "posts"
+    assert parsed.items[0].raw["id"] == "https://ex.example/?p=1"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    day=st.sampled_from(["Mon", "Sun", "Fri"]),
+    date=st.dates(),
+    clock=st.times(),
+    zone=st.sampled_from(["+0000", "-0000", "+0100", "-0530", "+1400", "+0099", "-2359"]),
+    mday=st.sampled_from([None, "31", "00", "30"]),
+)
+def test_a_wordpress_date_is_read_as_feedparser_reads_it(
+    day: str, date: Any, clock: Any, zone: str, mday: str | None
+) -> None:
+    month = feeds_fast._MONTH_NAMES[date.month - 1]
+    text = f"{day}, {mday or f'{date.day:02d}'} {month} {date.year:04d} {clock:%H:%M:%S} {zone}"
+    parsed = _parse_date(text)
+    expected = _utc(parsed) if parsed is not None else None
+    assert feeds_fast._datetime(text) == expected

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from datetime import date, datetime, timedelta
 
-import httpx
 import pytest
 
 from aggregator.models import FetchResult, IngestCounts
@@ -135,19 +134,3 @@ def test_a_fetch_cancelled_while_waiting_is_not_written(store: Store, clock: Clo
     asyncio.run(main())
     assert store.items("ev") == []
     assert store.sources()[0].state == {}
-
-
-def test_one_pool_per_origin() -> None:
-    from aggregator.http import HostPools, make_client
-
-    async def main() -> None:
-        pools = HostPools(idle_origins=1)
-        assert isinstance(make_client()._transport, HostPools)
-        # An unreachable port per origin: each request makes (then trims) a pool.
-        async with httpx.AsyncClient(transport=pools, timeout=1) as client:
-            for port in (1, 2):
-                with pytest.raises(httpx.ConnectError):
-                    await client.get(f"http://127.0.0.1:{port}/")
-            assert len(pools._pools) == 1
-
-    asyncio.run(main())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -129,6 +129,25 @@ def test_first_run_walks_back_page_by_page_until_the_horizon(
     }
     assert result.cursor_before == "#coproduction (new)"
     assert result.cursor_after == f"#coproduction>{statuses[0]['id']}"
+
+
+def test_a_short_page_is_not_taken_for_the_end_of_the_timeline(
+    sim: MastodonSim, server: LoopbackServer, collector: Collector
+) -> None:
+    # A server may cap ``limit`` below 40, or drop a status from a page after the query
+    # (Mastodon's cache_collection skips one deleted meanwhile): only an empty page
+    # ends a walk.
+    statuses = post_series(sim, 30, newest=NOW - timedelta(minutes=1))
+    server.app = lambda request: sim(replace(request, query={**request.query, "limit": ["20"]}))
+
+    result = collector.run()
+
+    assert keys(result) == uris(statuses)
+    assert result.requests == 3  # 20, 10, then the empty page
+    assert queries(server)[1:] == [
+        {"limit": "40", "max_id": statuses[19]["id"]},
+        {"limit": "40", "max_id": statuses[29]["id"]},
+    ]
 
 
 def test_items_are_parsed_statuses(sim: MastodonSim, collector: Collector) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -137,6 +137,34 @@ def test_times_are_aware_utc_and_edits_carry_edited_at() -> None:
     assert item.edited_at == datetime(2026, 8, 1, 14, 0, 0, 500000, tzinfo=UTC)
 
 
+@pytest.mark.parametrize(
+    "created_at",
+    [
+        "2026-08-01T13:55:55.000Z",
+        "2026-08-01T13:55:55+00:00",
+        "2026-08-01T15:55:55+02:00",
+        "2026-08-01T13:55:55",  # naive: taken as UTC
+        " 2026-08-01T13:55:55Z ",
+    ],
+)
+def test_every_iso_form_of_a_time_is_read_as_aware_utc(created_at: str) -> None:
+    page = parse_timeline([status(created_at=created_at)], "http://x.test")
+    (item,) = page.items
+    assert item.created_at == page.oldest_at == datetime(2026, 8, 1, 13, 55, 55, tzinfo=UTC)
+    assert item.created_at.utcoffset() == timedelta(0)
+
+
+def test_an_account_is_read_afresh_when_it_changes() -> None:
+    before = parse_status(status(), "http://x.test")
+    again = parse_status(status(), "http://x.test")
+    renamed = parse_status(status(account={"display_name": "Hoot Owl"}), "http://x.test")
+    elsewhere = parse_status(status(), "http://y.test")
+    assert again.author == before.author
+    assert renamed.author.name == "Hoot Owl"
+    assert before.author.name == "mastodonpy_test_2"
+    assert elsewhere.author.handle == before.author.handle  # the account's own url names it
+
+
 def test_hashtags_are_lower_cased_and_unique() -> None:
     tags = [{"name": "Hoot", "url": "u"}, {"name": "hoot", "url": "u"}, {"name": "Owl", "url": "u"}]
     item = parse_status(status(tags=tags), "http://x.test")
@@ -246,6 +274,23 @@ def test_a_reblog_of_a_non_consenting_original_is_excluded() -> None:
     assert parse_timeline([boost], "http://x.test").excluded == {"noindex": 1}
 
 
+def test_a_reblog_is_dated_by_its_original_but_pages_by_its_own_time() -> None:
+    since = datetime(2025, 1, 1, tzinfo=UTC)
+    old = status(id="1", uri="u:1", created_at="2020-01-01T00:00:00Z")
+    old_noindex = status(
+        id="2", uri="u:2", created_at="2024-06-01T00:00:00Z", account={"noindex": True}
+    )
+    boosts = [
+        status(id="117020600000000001", uri="b:1", reblog=old),
+        status(id="117020600000000002", uri="b:2", reblog=old_noindex),
+    ]
+    assert parse_timeline(boosts, "http://x.test", since=since).items == ()
+    page = parse_timeline(boosts, "http://x.test")
+    assert page.excluded_at == {"u:2": datetime(2024, 6, 1, tzinfo=UTC)}
+    assert [item.created_at for item in page.items] == [datetime(2020, 1, 1, tzinfo=UTC)]
+    assert page.oldest_at == datetime(2026, 8, 1, 13, 55, 55, 867000, tzinfo=UTC)
+
+
 def test_ids_compare_by_length_then_text() -> None:
     page = parse_timeline(
         [status(id="99", uri="u:99"), status(id="100", uri="u:100")], "http://x.test"
@@ -328,6 +373,16 @@ def test_link_ids_as_recorded() -> None:
         [status(tags="hoot")],
         [status(tags=[{"name": None}])],
         [status(in_reply_to_id=41)],
+        [status(visibility=3)],
+        [status(spoiler_text=2)],
+        [status(language=["en"])],
+        [status(url=3)],
+        [status(tags=[1])],
+        [status(account={"limited": "no"})],
+        [status(account={"acct": 4})],
+        [status(account={"display_name": 5})],
+        [status(account={"avatar_static": None, "avatar": 5})],
+        [status(reblog=status(created_at="later"))],
         [status(reblog="117020593741189701")],
         [status(reblog=status(reblog=status()))],
     ],

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from aggregator.models import FetchResult, SourceState
 from aggregator.store import EventRecord, Store
+from aggregator.store.ingest import _PREPARED, select_in
 from aggregator.store.schema import Author, Item, ItemLink, Link
 from tests.fakes import item, spec
 
@@ -256,3 +257,18 @@ def test_an_author_seen_through_a_bridge_never_overwrites_their_own_platforms_pr
     (view,) = store.items("ev")
     assert (view.item.author.handle, view.item.author.avatar_url) == ("@ana", None)
     assert view.item.text == "post number 1"
+
+
+@pytest.mark.parametrize("n", [1, 2, 64, 65, 500, 501, 1100])
+def test_lookups_by_key_find_every_key_whatever_the_number_asked(store: Store, n: int) -> None:
+    (source,) = setup(store)
+    save(store, source, *(item(k) for k in range(1, n + 1)))
+    c = Item.__table__.c
+    keys = [f"fake:{k}" for k in range(n, 0, -1)] + ["fake:missing"]
+    with store.engine.connect() as conn:
+        found = select_in(conn, (c.key, c.id), c.key, keys, key="test.lookups")
+        ids = {key: id_ for key, id_ in conn.execute(select(c.key, c.id))}
+    assert sorted(map(tuple, found)) == sorted(ids.items())
+    # A few statements serve every length (padded to a multiple of 32 past 64 keys).
+    sizes = {k for k, *_ in _PREPARED[store.engine.dialect] if k.startswith("test.lookups:")}
+    assert len(sizes) <= 3

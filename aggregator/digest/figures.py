@@ -3,16 +3,18 @@ day before.
 
 A day digest compares each figure with the previous local day of the event; the
 whole-event digest has nothing to compare with, so its figures carry no change.
-"New voices" are authors with no item in the event before the period: the store
-answers that for the period's authors only (``Store.known_authors``), so the cost
-follows the period, not the size of the store.
+"New voices" are authors with no live item in the event before the period: the
+store keeps when each author first spoke in each event and names those who first
+did in the period (``Store.newcomers``), so the cost follows the period's new
+voices, not the size of the store.
 
 Pure: the caller hands in the items and the authors already known.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from aggregator.models import ItemData
@@ -57,14 +59,25 @@ FIGURES = (
 
 def tally(items: Sequence[ItemData], known: Collection[str]) -> Tally:
     """Count ``items``; authors in ``known`` had spoken in the event before them."""
-    authors = {i.author.key for i in items}
+    return tally_rows(((i.author.key, i.platform, i.kind) for i in items), known)
+
+
+def tally_rows(rows: Iterable[tuple[str, str, str]], known: Collection[str]) -> Tally:
+    """:func:`tally` of items given as (author key, platform, kind)."""
+    authors: set[str] = set()
+    platforms: set[str] = set()
+    kinds: Counter[str] = Counter()
+    for author, platform, kind in rows:
+        authors.add(author)
+        platforms.add(platform)
+        kinds[kind] += 1
     return Tally(
-        items=len(items),
+        items=kinds.total(),
         people=len(authors),
-        platforms=len({i.platform for i in items}),
-        new_voices=len(authors - set(known)),
-        articles=sum(1 for i in items if i.kind == "article"),
-        comments=sum(1 for i in items if i.kind == "comment"),
+        platforms=len(platforms),
+        new_voices=len(authors.difference(known)),
+        articles=kinds["article"],
+        comments=kinds["comment"],
     )
 
 

@@ -24,7 +24,7 @@ Pure: no store, no templates.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from statistics import median
 from urllib.parse import urlsplit
@@ -59,9 +59,13 @@ def engagement(item: ItemData) -> int:
 
 def typical(items: Sequence[ItemData]) -> dict[str, float]:
     """The median engagement of each platform's items."""
+    return _medians((item, engagement(item)) for item in items)
+
+
+def _medians(engaged: Iterable[tuple[ItemData, int]]) -> dict[str, float]:
     by_platform: dict[str, list[int]] = {}
-    for item in items:
-        by_platform.setdefault(item.platform, []).append(engagement(item))
+    for item, total in engaged:
+        by_platform.setdefault(item.platform, []).append(total)
     return {platform: float(median(values)) for platform, values in by_platform.items()}
 
 
@@ -80,7 +84,8 @@ def choose(
     "during the event"); ``labels`` name platforms for people."""
     names = labels or {}
     by_key = {i.key: i for i in items}
-    medians = typical(items)
+    totals = [engagement(i) for i in items]  # once each: used twice
+    medians = _medians(zip(items, totals, strict=True))
     authors: Counter[str] = Counter()
     hosts: Counter[str] = Counter()
     chosen: list[Choice] = []
@@ -99,8 +104,7 @@ def choose(
     # Highest score, then engagement first; ties to the earlier item, then by key, then
     # by position (so the items themselves are never compared).
     ranked = []
-    for n, i in enumerate(items):
-        total = engagement(i)
+    for n, (i, total) in enumerate(zip(items, totals, strict=True)):
         if total > 0 and i.key not in skip:
             score = total / max(medians[i.platform], 1.0)
             ranked.append((-score, -total, i.created_at, i.key, n, i))

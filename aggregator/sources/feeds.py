@@ -15,6 +15,7 @@ recognised without paying for feedparser, the costliest step of a feed update.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import datetime
 from typing import Any, ClassVar, Literal, Protocol
@@ -158,10 +159,18 @@ def _spec_options(spec: SourceSpec) -> FeedOptions:
     values = dict(spec.options)
     values.setdefault("url", spec.target)
     try:
+        if all(isinstance(v, str) for v in values.values()):
+            # Every poll of every feed reads its options: validated once per value.
+            return _validated(tuple(sorted(values.items())))
         return FeedOptions.model_validate(values)
     except ValidationError as e:
         # Configuration is validated on load; this only happens to a stale stored spec.
         raise PermanentError(f"source {spec.id}: invalid feed options: {e}") from e
+
+
+@functools.lru_cache(maxsize=4096)
+def _validated(values: tuple[tuple[str, str], ...]) -> FeedOptions:
+    return FeedOptions.model_validate(dict(values))
 
 
 def _str(value: object) -> str | None:

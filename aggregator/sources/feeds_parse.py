@@ -32,7 +32,7 @@ import io
 import re
 import time
 import xml.sax
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -103,8 +103,25 @@ def parse_feed(
     feed's own date (the entry was in the feed when it was built), else ``now``,
     else :data:`EPOCH`. ``edited_at`` is the updated date when it is later.
     """
-    # The common feed is read by the fast path; anything unusual by feedparser, with
-    # the same result either way (tests/test_feeds_fast.py).
+    # A comment feed of plain items (WordPress's) is read straight into entries; other
+    # common feeds by the fast path; anything unusual by feedparser. The result is the
+    # same either way (tests/test_feeds_fast.py), but for ``raw``.
+    plain = feeds_fast.parse_plain(body, feed_url=feed_url, content_type=content_type)
+    if plain is not None and (parsed := _plain_feed(plain, feed_url, kind, now)) is not None:
+        return parsed
+    return parse_entries(body, feed_url=feed_url, content_type=content_type, kind=kind, now=now)
+
+
+def parse_entries(
+    body: bytes,
+    *,
+    feed_url: str,
+    content_type: str | None = None,
+    kind: FeedKind = "auto",
+    now: datetime | None = None,
+) -> ParsedFeed:
+    """:func:`parse_feed` through feedparser's entries (read by the fast path where it
+    can), for every feed; ``raw`` then holds feedparser's entry."""
     doc = feeds_fast.parse(body, feed_url=feed_url, content_type=content_type)
     if doc is None:
         doc = _run_feedparser(body, feed_url, content_type)
@@ -112,37 +129,75 @@ def parse_feed(
     entries = [_mapping(e) for e in doc.get("entries") or () if isinstance(e, dict)]
     _check_is_feed(body, doc, entries, feed_url)
 
-    base = _http_url(feed_url) or None
-    ids = {i for e in entries if (i := _text(e.get("id")))}
     detected: DetectedKind
     if kind == "auto":
         detected = "comments" if _looks_like_comments(feed, entries, feed_url) else "posts"
     else:
         detected = kind
-    meta = _FeedMeta(
+    ids = frozenset(i for e in entries if (i := _text(e.get("id"))))
+    meta = _meta(feed, feed_url, detected, ids, now)
+    return _parsed(
+        feed, meta, len(entries), (_item(_read_entry(e, meta), meta, e) for e in entries)
+    )
+
+
+def _plain_feed(
+    doc: dict[str, Any], feed_url: str, kind: FeedKind, now: datetime | None
+) -> ParsedFeed | None:
+    """A comment feed of plain entries; ``None`` for a post feed, whose entries must
+    keep feedparser's form in ``raw`` (discovery reads their tags and comment feeds)."""
+    feed: dict[str, Any] = doc["feed"]
+    entries: list[feeds_fast.Entry] = doc["entries"]
+    if kind == "auto":
+        comments = _looks_like_comments(
+            feed, [{"link": e.link, "id": e.id} for e in entries], feed_url
+        )
+        if not comments:
+            return None
+    elif kind == "posts":
+        return None
+    meta = _meta(feed, feed_url, "comments", frozenset(e.id for e in entries if e.id), now)
+    return _parsed(
+        feed, meta, len(entries), (_item(_plain_entry(e, meta), meta, {}) for e in entries)
+    )
+
+
+def _meta(
+    feed: dict[str, Any],
+    feed_url: str,
+    kind: DetectedKind,
+    entry_ids: frozenset[str],
+    now: datetime | None,
+) -> _FeedMeta:
+    base = _http_url(feed_url) or None
+    return _FeedMeta(
         url=feed_url,
         base=base,
         link=_http_url(feed.get("link"), base=base),
-        kind=detected,
-        entry_ids=frozenset(ids),
+        kind=kind,
+        entry_ids=entry_ids,
         author=_name(_mapping(feed.get("author_detail")).get("name") or feed.get("author")),
         language=_text(feed.get("language")).strip() or None,
         date=_date(feed, "updated") or _date(feed, "published") or now or EPOCH,
     )
-    items: list[ItemData] = []
+
+
+def _parsed(
+    feed: dict[str, Any], meta: _FeedMeta, entries: int, items: Iterable[ItemData | None]
+) -> ParsedFeed:
+    kept: list[ItemData] = []
     seen: set[str] = set()
-    for entry in entries:
-        item = _item(entry, meta)
+    for item in items:
         if item is None or item.key in seen:
             continue
         seen.add(item.key)
-        items.append(item)
+        kept.append(item)
     return ParsedFeed(
-        items=tuple(items),
-        kind=detected,
+        items=tuple(kept),
+        kind=meta.kind,
         title=_title(feed) or None,
         link=meta.link,
-        skipped=len(entries) - len(items),
+        skipped=entries - len(kept),
     )
 
 
@@ -216,8 +271,8 @@ class _Entry:
     raw: dict[str, Any]
 
 
-def _item(e: dict[str, Any], meta: _FeedMeta) -> ItemData | None:
-    entry = _read_entry(e, meta)
+def _item(entry: _Entry, meta: _FeedMeta, e: dict[str, Any]) -> ItemData | None:
+    """``e`` is the feedparser entry ``entry`` was read from (``{}`` for a plain one)."""
     if not (entry.id or entry.link or entry.title or entry.body.html):
         return None
     # The link before the guid: a guid keeps the domain the post was first published
@@ -258,6 +313,33 @@ def _read_entry(e: dict[str, Any], meta: _FeedMeta) -> _Entry:
         replies=_first(_count(e.get("slash_comments")), _count(e.get("thr_total"))),
         raw=_jsonable(e),
     )
+
+
+def _plain_entry(e: feeds_fast.Entry, meta: _FeedMeta) -> _Entry:
+    """What :func:`_read_entry` reads of the same item through feedparser."""
+    link = _http_url(e.link, base=meta.base)
+    return _Entry(
+        id=e.id.strip(),
+        link=link,
+        title=_line(clean(e.title).text if e.title_is_html else e.title),
+        body=_plain_body(e, base=link or meta.base),
+        created_at=e.published or meta.date,
+        edited_at=None,
+        author_name=_name(e.author) or meta.author,
+        author_url=None,
+        language=meta.language,
+        reply_ref="",
+        reply_href=None,
+        replies=None,
+        raw=dict(e.raw),
+    )
+
+
+def _plain_body(e: feeds_fast.Entry, *, base: str | None) -> Cleaned:
+    for value in (e.content, e.description):
+        if value.strip():
+            return clean(_absolute_links(value, base), base_url=base)
+    return Cleaned(html="", text="", links=())
 
 
 def _wordpress_comment(entry: _Entry, key: str, url: str) -> ItemData:

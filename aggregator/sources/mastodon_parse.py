@@ -27,11 +27,9 @@ from aggregator.sanitize import clean
 from aggregator.sources import keys
 from aggregator.sources.payload import (
     iso_time,
-    opt_bool,
     opt_datetime,
     opt_int,
     opt_str,
-    req_datetime,
     req_dict,
     req_str,
     type_name,
@@ -43,6 +41,10 @@ DEFAULT_CONSENT = ConsentPolicy()
 # The community opt-out convention: these tags in a bio mean "do not collect me".
 _MARKUP = re.compile(r"<[^>]*>")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Read in one go, checked one by one only when one of them has an unexpected type.
+_STATUS_STRINGS = ("content", "spoiler_text", "language", "in_reply_to_id", "url")
+_ACCOUNT_STRINGS = ("uri", "url", "acct", "display_name", "avatar_static")
+_BRIDGY_FED = "https://bsky.brid.gy/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,23 +105,24 @@ def parse_timeline(
         if not isinstance(obj, dict):
             raise ParseError(f"expected a status object, got {type_name(obj)}")
         status_id = req_str(obj, "id", "status")
-        created_at = req_datetime(obj, "created_at", f"status {status_id}")
+        what = f"status {status_id}"
+        created_at = _req_time(obj, "created_at", what)
         ids.append(status_id)
         if oldest is None or created_at < oldest:
             oldest = created_at
         original = _original(obj)
-        if (
-            since is not None
-            and req_datetime(original, "created_at", f"status {status_id}") < since
-        ):
+        if original is not obj:
+            created_at = _req_time(original, "created_at", what)
+        if since is not None and created_at < since:
             continue
         reason = exclusion_reason(original, consent)
         if reason is not None:
             key = keys.mastodon_status(req_str(original, "uri", "status"))
             excluded[key] = reason
-            excluded_at[key] = req_datetime(original, "created_at", f"status {status_id}")
+            excluded_at[key] = created_at
             continue
-        item = parse_status(original, instance)
+        # Parsed once: the id, times and reblog are not read again (a page is CPU-bound).
+        item = _parse_original(original, instance, created_at)
         items[item.key] = item
     ids.sort(key=id_order)
     return ParsedPage(
@@ -143,23 +146,29 @@ def exclusion_reason(
     instance. ``noindex``: the author opted out of search indexing. ``nobot``: the
     author's bio carries an opt-out hashtag (#nobot, #noindex, #nosearch, #noarchive).
     """
-    what = f"status {obj.get('id')!r}"
-    visibility = opt_str(obj, "visibility", what)
+    visibility = obj.get("visibility")
     if visibility != "public" and not (visibility == "unlisted" and consent.allow_unlisted):
+        if visibility is not None and not isinstance(visibility, str):
+            opt_str(obj, "visibility", f"status {obj.get('id')!r}")  # raises
         return "not_public"
-    account = req_dict(obj, "account", what)
-    if opt_bool(account, "suspended", "account") or opt_bool(account, "limited", "account"):
+    account = obj.get("account")
+    if not isinstance(account, dict):
+        account = req_dict(obj, "account", f"status {obj.get('id')!r}")  # raises
+    get = account.get
+    if _flag(account, "suspended") or _flag(account, "limited"):
         return "hidden_account"
-    if consent.respect_noindex and opt_bool(account, "noindex", "account"):
+    if consent.respect_noindex and _flag(account, "noindex"):
         return "noindex"
-    if consent.require_indexable and account.get("indexable") is not True:
+    if consent.require_indexable and get("indexable") is not True:
         return "not_indexable"
-    if consent.respect_discoverable and account.get("discoverable") is False:
+    if consent.respect_discoverable and get("discoverable") is False:
         return "not_discoverable"
-    if consent.optout_tags and _opted_out(
-        opt_str(account, "note", "account") or "", consent.optout_tags
-    ):
-        return "nobot"
+    if consent.optout_tags:
+        note = get("note")
+        if note is not None and not isinstance(note, str):
+            opt_str(account, "note", "account")  # raises
+        if note and _opted_out(note, consent.optout_tags):
+            return "nobot"
     return None
 
 
@@ -177,15 +186,39 @@ def parse_status(obj: Mapping[str, Any], instance: str) -> ItemData:
       carries its own such alias in ``aliases``; the store joins the two.
     * Custom emoji stay ``:shortcode:`` text (no hotlinked images).
     """
-    obj = _original(obj)
+    return _parse_original(_original(obj), instance, None)
+
+
+def _parse_original(obj: Mapping[str, Any], instance: str, created_at: datetime | None) -> ItemData:
+    """:func:`parse_status` of a status that is not a reblog, its ``created_at`` given
+    when the caller has already read it."""
     status_id = req_str(obj, "id", "status")
     what = f"status {status_id}"
     uri = req_str(obj, "uri", what)
-    created_at = req_datetime(obj, "created_at", what)
-    edited_at = opt_datetime(obj, "edited_at", what)
-    content = opt_str(obj, "content", what) or ""
-    spoiler = (opt_str(obj, "spoiler_text", what) or "").strip()
-    if spoiler:
+    if created_at is None:
+        created_at = _req_time(obj, "created_at", what)
+    edited_at = _opt_time(obj, "edited_at", what)
+    get = obj.get
+    # Read once and checked together; the checked accessors only run (and raise) when
+    # a field has an unexpected type.
+    content, spoiler, language, parent_id, url = (
+        get("content"),
+        get("spoiler_text"),
+        get("language"),
+        get("in_reply_to_id"),
+        get("url"),
+    )
+    if not (
+        (content is None or isinstance(content, str))
+        and (spoiler is None or isinstance(spoiler, str))
+        and (language is None or isinstance(language, str))
+        and (parent_id is None or isinstance(parent_id, str))
+        and (url is None or isinstance(url, str))
+    ):
+        for name in _STATUS_STRINGS:
+            opt_str(obj, name, what)
+    content = content or ""
+    if spoiler and (spoiler := spoiler.strip()):
         content = f"<p><strong>CW: {escape(spoiler)}</strong></p>{content}"
     # No base URL: Mastodon sends absolute hrefs, and joining a hostile relative one
     # ("//[x") raises inside the sanitizer's urljoin.
@@ -195,11 +228,11 @@ def parse_status(obj: Mapping[str, Any], instance: str) -> ItemData:
         # A lone surrogate (JSON allows "\ud800"; orjson refuses it, json does not)
         # cannot cross into nh3.
         cleaned = clean(_SURROGATE.sub("\ufffd", content))
-    language = (opt_str(obj, "language", what) or "").strip() or None
-    parent_id = opt_str(obj, "in_reply_to_id", what)
+    language = (language or "").strip() or None
     author = parse_account(req_dict(obj, "account", what), instance)
-    key, platform, url, via = keys.mastodon_status(uri), PLATFORM, opt_str(obj, "url", what), None
-    if bridged := keys.bridged_bluesky_post(uri):
+    key, platform, via = keys.mastodon_status(uri), PLATFORM, None
+    # The prefix test first: the full pattern costs more than the rest of the parse.
+    if uri.startswith(_BRIDGY_FED) and (bridged := keys.bridged_bluesky_post(uri)):
         # Bridgy Fed's copy of a Bluesky post: one item with the original.
         at_uri, did, rkey = bridged
         key, platform, via = keys.bluesky_post(at_uri), "bluesky", "bridgy-fed"
@@ -224,10 +257,10 @@ def parse_status(obj: Mapping[str, Any], instance: str) -> ItemData:
         language=language,
         edited_at=edited_at,
         in_reply_to=local_alias(instance, parent_id) if parent_id else None,
-        engagement=Engagement(
-            replies=opt_int(obj, "replies_count", what),
-            reposts=opt_int(obj, "reblogs_count", what),
-            likes=opt_int(obj, "favourites_count", what),
+        engagement=_engagement(
+            _count(obj, "replies_count", what),
+            _count(obj, "reblogs_count", what),
+            _count(obj, "favourites_count", what),
         ),
         hashtags=_hashtags(obj, what),
         links=cleaned.links,
@@ -254,25 +287,55 @@ def parse_account(obj: Mapping[str, Any], instance: str) -> AuthorData:
     ``url`` (the instance's web domain, even when we reach the API through another
     address such as a proxy or loopback), else from ``instance``.
     """
-    username = req_str(obj, "username", "account")
-    what = f"account {username!r}"
-    uri = opt_str(obj, "uri", what)
-    url = opt_str(obj, "url", what)
+    get = obj.get
+    username, uri, url, acct, name, avatar = (
+        get("username"),
+        get("uri"),
+        get("url"),
+        get("acct"),
+        get("display_name"),
+        get("avatar_static"),
+    )
+    if not (
+        username
+        and isinstance(username, str)
+        and (uri is None or isinstance(uri, str))
+        and (url is None or isinstance(url, str))
+        and (acct is None or isinstance(acct, str))
+        and (name is None or isinstance(name, str))
+        and (avatar is None or isinstance(avatar, str))
+    ):
+        username = req_str(obj, "username", "account")  # the checked path: raises
+        for field_name in _ACCOUNT_STRINGS:
+            opt_str(obj, field_name, f"account {username!r}")
     # Older servers (and the docs' own streaming example) send no account uri.
     ident = uri or url
     if not ident:
-        raise ParseError(f"{what} has neither uri nor url")
-    acct = opt_str(obj, "acct", what) or username
+        raise ParseError(f"account {username!r} has neither uri nor url")
+    acct = acct or username
     if "@" not in acct:
         acct = f"{acct}@{_host(url or uri or '') or _host(instance)}"
+    avatar = avatar or opt_str(obj, "avatar", f"account {username!r}")
+    return _author(ident, (name or "").strip() or username, f"@{acct}", url or uri, avatar)
+
+
+@lru_cache(maxsize=8192)
+def _author(ident: str, name: str, handle: str, url: str | None, avatar: str | None) -> AuthorData:
+    # Immutable, so one per account serves every status of it (a thread, one status
+    # on several servers and hashtags): building an AuthorData costs more than this.
     return AuthorData(
         key=keys.mastodon_account(ident),
         platform=PLATFORM,
-        name=(opt_str(obj, "display_name", what) or "").strip() or username,
-        handle=f"@{acct}",
-        url=url or uri,
-        avatar_url=opt_str(obj, "avatar_static", what) or opt_str(obj, "avatar", what),
+        name=name,
+        handle=handle,
+        url=url,
+        avatar_url=avatar,
     )
+
+
+@lru_cache(maxsize=1024)
+def _engagement(replies: int | None, reposts: int | None, likes: int | None) -> Engagement:
+    return Engagement(replies=replies, reposts=reposts, likes=likes)
 
 
 def parse_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
@@ -341,13 +404,59 @@ def _hashtags(obj: Mapping[str, Any], what: str) -> tuple[str, ...]:
         raise ParseError(f"{what}: tags is {type_name(tags)}")
     names: dict[str, None] = {}
     for tag in tags:
-        if not isinstance(tag, dict):
-            raise ParseError(f"{what}: a tag is {type_name(tag)}")
-        name = req_str(tag, "name", f"{what} tag").lower()
-        names[name] = None
+        name = tag.get("name") if isinstance(tag, dict) else None
+        if not (name and isinstance(name, str)):
+            if not isinstance(tag, dict):
+                raise ParseError(f"{what}: a tag is {type_name(tag)}")
+            name = req_str(tag, "name", f"{what} tag")
+        names[name.lower()] = None
     return tuple(names)
 
 
+def _opt_time(obj: Mapping[str, Any], name: str, what: str) -> datetime | None:
+    """:func:`~aggregator.sources.payload.opt_datetime`, with a fast path for the form
+    Mastodon sends (``2026-08-01T12:00:00.000Z``: already UTC)."""
+    value = obj.get(name)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except (ValueError, OverflowError):
+            pass
+        else:
+            if parsed.tzinfo is UTC:
+                return parsed
+    return opt_datetime(obj, name, what)
+
+
+def _req_time(obj: Mapping[str, Any], name: str, what: str) -> datetime:
+    parsed = _opt_time(obj, name, what)
+    if parsed is None:
+        raise ParseError(f"{what}: {name} is missing")
+    return parsed
+
+
+def _count(obj: Mapping[str, Any], name: str, what: str) -> int | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    if type(value) is int:  # not a bool
+        return value
+    return opt_int(obj, name, what)
+
+
+def _flag(account: Mapping[str, Any], name: str) -> bool:
+    """:func:`~aggregator.sources.payload.opt_bool` of an account's ``name``."""
+    value = account.get(name)
+    if value is None or value is False:
+        return False
+    if value is True:
+        return True
+    raise ParseError(f"account: {name} is {type_name(value)}, expected a boolean")
+
+
+@lru_cache(maxsize=1024)
 def _host(url: str) -> str:
     try:
         return urlsplit(url).netloc.rsplit("@", 1)[-1].lower()

@@ -24,14 +24,13 @@ from aggregator.models import (
     SourceState,
     StoredRef,
 )
-from aggregator.store import migrate, runs
+from aggregator.store import first_seen, migrate, runs
 from aggregator.store.admin_ops import AdminOps, event_values
 from aggregator.store.curation_ops import CurationOps
 from aggregator.store.engine import make_engine
 from aggregator.store.ingest import dialect_insert
 from aggregator.store.leases import open_events
 from aggregator.store.schema import (
-    Author,
     Event,
     FetchRun,
     Item,
@@ -41,12 +40,14 @@ from aggregator.store.schema import (
 )
 from aggregator.store.service_ops import ServiceOps
 from aggregator.store.views import (
+    CountedItem,
     EventRecord,
     SourceHealth,
     StoredItemView,
     describe_query,
     event_record,
     in_event,
+    load_counted,
     load_items,
     load_light,
     source_state,
@@ -57,7 +58,14 @@ sources_t = cast(Table, Source.__table__)
 fetch_runs_t = cast(Table, FetchRun.__table__)
 
 
-__all__ = ["EventRecord", "SourceHealth", "Store", "StoredItemView", "describe_query"]
+__all__ = [
+    "CountedItem",
+    "EventRecord",
+    "SourceHealth",
+    "Store",
+    "StoredItemView",
+    "describe_query",
+]
 
 
 class Store(ServiceOps, CurationOps, AdminOps):
@@ -383,28 +391,19 @@ class Store(ServiceOps, CurationOps, AdminOps):
 
     def known_authors(self, event: str, authors: Sequence[str], *, before: datetime) -> set[str]:
         """Of ``authors``, those with a live item in ``event`` created before ``before``
-        (a digest's "new voices" are the rest). One statement per 5,000 authors; each
-        author is an index probe (``ix_items_author_created``) that stops at the first
-        earlier item, so the cost follows the authors asked about, not the store."""
-        keys = sorted(set(authors))
-        found: set[str] = set()
+        (a digest's "new voices" are the rest). Read from when each author first spoke
+        in the event (``event_authors``, :mod:`first_seen`): one primary-key probe per
+        author, so the cost follows the authors asked about, not the store. (A digest
+        asks :meth:`newcomers` instead: fewer rows.)"""
         with self.engine.connect() as conn:
-            for start in range(0, len(keys), 5000):
-                earlier = (
-                    select(Item.id)
-                    .where(
-                        Item.author_key == Author.key,
-                        Item.created_at < before,
-                        Item.deleted_at.is_(None),
-                        in_event(event),
-                    )
-                    .exists()
-                )
-                chunk = keys[start : start + 5000]
-                found.update(
-                    conn.execute(select(Author.key).where(Author.key.in_(chunk), earlier)).scalars()
-                )
-        return found
+            return first_seen.known(conn, event, authors, before=before)
+
+    def newcomers(self, event: str, *, since: datetime, until: datetime) -> set[str]:
+        """The authors whose first live item in ``event`` was created in [since, until):
+        of a period's authors, the rest are known before it (:mod:`first_seen`). One
+        range read, as long as the answer: a digest's new voices."""
+        with self.engine.connect() as conn:
+            return first_seen.newcomers(conn, event, since=since, until=until)
 
     # -- items --------------------------------------------------------------------
 
@@ -427,6 +426,13 @@ class Store(ServiceOps, CurationOps, AdminOps):
             if light:
                 return list(load_light(session, ids))
             return list(load_items(session, ids, include_deleted, with_raw=raw))
+
+    def counted_items(self, event: str, *, since: datetime, until: datetime) -> list[CountedItem]:
+        """The event's live items created in [since, until), with only what counting
+        them needs (:class:`views.CountedItem`), in no particular order."""
+        ids = select(ItemSource.item_id).where(*self._in_range(event, since, until))
+        with self.engine.connect() as conn:
+            return load_counted(conn, ids)
 
     @staticmethod
     def _in_range(event: str, since: datetime | None, until: datetime | None) -> list[Any]:

@@ -14,7 +14,17 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import Connection, CursorResult, Table, bindparam, delete, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    CursorResult,
+    Table,
+    bindparam,
+    delete,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -22,6 +32,7 @@ from sqlalchemy.sql.elements import ClauseElement
 
 from aggregator.decisions import IngestPlan, StoredItem, plan_items, tombstones
 from aggregator.models import AuthorData, Engagement, FetchResult, IngestCounts, ItemData
+from aggregator.store import first_seen
 from aggregator.store.schema import Author, Item, ItemAlias, ItemLink, ItemSource, Link
 from aggregator.urls import is_shortener
 
@@ -41,28 +52,59 @@ class _Prepared:
     sql: str
     positional: bool
     names: list[str]
-    get: Callable[[Mapping[str, Any]], Any]
+    get: Callable[[Any], Any] | None
+    """The statement's parameters from a row, in order (``None``: the row as it is)."""
     convert: list[tuple[int, Callable[[Any], Any]]]
 
 
 # Per dialect (its JSON serializer is part of the bind processors), per statement and
 # column set: compiling costs more than a poll's rows take to write.
-_PREPARED: weakref.WeakKeyDictionary[Dialect, dict[tuple[str, tuple[str, ...]], _Prepared]] = (
-    weakref.WeakKeyDictionary()
-)
+_PREPARED: weakref.WeakKeyDictionary[
+    Dialect, dict[tuple[str, tuple[str, ...], bool], _Prepared]
+] = weakref.WeakKeyDictionary()
 
 
-def _prepare(stmt: ClauseElement, dialect: Dialect, columns: list[str]) -> _Prepared:
-    compiled = cast(SQLCompiler, stmt.compile(dialect=dialect, column_keys=columns))
+def _prepare(
+    stmt: ClauseElement, dialect: Dialect, columns: Sequence[str], *, by_name: bool
+) -> _Prepared:
+    compiled = cast(SQLCompiler, stmt.compile(dialect=dialect, column_keys=list(columns)))
     procs = cast(Mapping[str, Callable[[Any], Any]], compiled._bind_processors)
     names: list[str] = list(compiled.positiontup or compiled.binds)
+    positional = compiled.positiontup is not None
+    get: Callable[[Any], Any] | None
+    if by_name:
+        get = itemgetter(*names)
+    elif positional and names == list(columns):
+        get = None
+    else:
+        get = itemgetter(*(columns.index(n) for n in names))
     return _Prepared(
         sql=str(compiled),
-        positional=compiled.positiontup is not None,
+        positional=positional,
         names=names,
-        get=itemgetter(*names),
+        get=get,
         convert=[(i, procs[n]) for i, n in enumerate(names) if n in procs],
     )
+
+
+def _prepared(
+    conn: Connection,
+    stmt: ClauseElement | Callable[[Connection], ClauseElement],
+    columns: Sequence[str],
+    key: str | None,
+    *,
+    by_name: bool,
+) -> _Prepared:
+    if key is None:
+        built = stmt if isinstance(stmt, ClauseElement) else stmt(conn)
+        return _prepare(built, conn.dialect, columns, by_name=by_name)
+    cache = _PREPARED.setdefault(conn.dialect, {})
+    cache_key = (key, tuple(columns), by_name)
+    prepared = cache.get(cache_key)
+    if prepared is None:
+        built = stmt if isinstance(stmt, ClauseElement) else stmt(conn)
+        prepared = cache[cache_key] = _prepare(built, conn.dialect, columns, by_name=by_name)
+    return prepared
 
 
 def executemany(
@@ -84,24 +126,46 @@ def executemany(
     if not rows:
         return
     # Column defaults are not applied on this path: rows must carry every column.
-    columns = list(rows[0])
-    prepared: _Prepared | None = None
-    cache: dict[tuple[str, tuple[str, ...]], _Prepared] | None = None
-    if key is not None:
-        cache = _PREPARED.setdefault(conn.dialect, {})
-        prepared = cache.get((key, tuple(columns)))
-    if prepared is None:
-        built = stmt if isinstance(stmt, ClauseElement) else stmt(conn)
-        prepared = _prepare(built, conn.dialect, columns)
-        if cache is not None and key is not None:
-            cache[key, tuple(columns)] = prepared
-    get, convert, names = prepared.get, prepared.convert, prepared.names
-    single, positional = len(names) == 1, prepared.positional
+    _run_many(conn, _prepared(conn, stmt, list(rows[0]), key, by_name=True), rows)
+
+
+def executemany_values(
+    conn: Connection,
+    stmt: ClauseElement | Callable[[Connection], ClauseElement],
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    key: str,
+) -> None:
+    """:func:`executemany` for rows given as tuples of ``columns``, in that order: the
+    ingest path's rows, which need no dictionary per row."""
+    if rows:
+        _run_many(conn, _prepared(conn, stmt, columns, key, by_name=False), rows)
+
+
+_UNSEEN = object()
+
+
+def _run_many(conn: Connection, prepared: _Prepared, rows: Sequence[Any]) -> None:
+    get, names, positional = prepared.get, prepared.names, prepared.positional
+    single = get is not None and len(names) == 1
+    # A bind processor is a function of its value, and a value repeats down a column
+    # (the batch's ``now``, a missing ``edited_at``): one object seen in consecutive
+    # rows is converted once. Compared by identity, which is safe for any value (none
+    # changes while the rows are read).
+    convert = [(i, j, proc) for j, (i, proc) in enumerate(prepared.convert)]
+    seen: list[Any] = [_UNSEEN] * len(convert)
+    done: list[Any] = [None] * len(convert)
     params: list[Any] = []
     for row in rows:
-        values = [get(row)] if single else list(get(row))
-        for i, proc in convert:
-            values[i] = proc(values[i])
+        values = list(row) if get is None else [get(row)] if single else list(get(row))
+        for i, j, proc in convert:
+            value = values[i]
+            if value is seen[j]:
+                values[i] = done[j]
+            else:
+                seen[j] = value
+                values[i] = done[j] = proc(value)
         params.append(tuple(values) if positional else dict(zip(names, values, strict=True)))
     conn.exec_driver_sql(prepared.sql, params)
 
@@ -116,16 +180,39 @@ def execute(
     """A statement run often with different values (no expanding ``IN``), compiled once
     per dialect as :func:`executemany` does; the driver's rows come back as they are
     (no result processing: for plain numbers and strings)."""
-    columns = list(params)
-    cache = _PREPARED.setdefault(conn.dialect, {})
-    prepared = cache.get((key, tuple(columns)))
-    if prepared is None:
-        prepared = cache[key, tuple(columns)] = _prepare(stmt(conn), conn.dialect, columns)
+    prepared = _prepared(conn, stmt, list(params), key, by_name=True)
     values = [params[n] for n in prepared.names]
     for i, proc in prepared.convert:
         values[i] = proc(values[i])
     args = tuple(values) if prepared.positional else dict(zip(prepared.names, values, strict=True))
     return conn.exec_driver_sql(prepared.sql, args)
+
+
+def select_in(
+    conn: Connection,
+    columns: Sequence[ColumnElement[Any]],
+    where: ColumnElement[Any],
+    values: Sequence[Any],
+    *,
+    key: str,
+) -> list[Sequence[Any]]:
+    """``SELECT columns WHERE where IN values`` (in chunks of :data:`BATCH`), each
+    chunk's statement compiled once. A list longer than a page of a typical source is
+    padded with its last value to a multiple of 32, so a few dozen statements serve
+    every length (each padding value costs a lookup). As for :func:`execute`, the
+    driver's values come back unprocessed (for plain numbers and strings)."""
+    out: list[Sequence[Any]] = []
+    for start in range(0, len(values), BATCH):
+        chunk = values[start : start + BATCH]
+        size = len(chunk) if len(chunk) <= 64 else -(-len(chunk) // 32) * 32
+        params = {f"v{i}": chunk[min(i, len(chunk) - 1)] for i in range(size)}
+
+        def build(_conn: Connection, size: int = size) -> ClauseElement:
+            binds = [bindparam(f"v{i}", type_=where.type) for i in range(size)]
+            return select(*columns).where(where.in_(binds))
+
+        out += execute(conn, build, params, key=f"{key}:{size}")
+    return out
 
 
 def dialect_insert(conn: Connection, table: Table) -> Upsert:
@@ -158,29 +245,26 @@ def _ingest_batch(
     _upsert_authors(conn, batch)
     stored = _stored(conn, [item.key for item in batch])
     plan = plan_items(batch, stored)
-    ids: dict[str, int] = {}
+    ids = {key: old.id for key, old in stored.items()}
     if plan.new:
-        rows = [item_row(item, now) | {"fetched_at": now} for item in plan.new]
+        rows = [(*_item_values(item, now), now) for item in plan.new]
         # executemany plus one SELECT: cheaper than INSERT ... RETURNING, which has
         # to be rendered as batched multi-VALUES statements.
-        executemany(conn, items_t.insert(), rows, key="items.insert")
+        executemany_values(conn, items_t.insert(), _ITEM_INSERT, rows, key="items.insert")
+        c = items_t.c
         new_keys = [item.key for item in plan.new]
-        for key, id_ in conn.execute(
-            select(items_t.c.key, items_t.c.id).where(items_t.c.key.in_(new_keys))
-        ):
+        for key, id_ in select_in(conn, (c.key, c.id), c.key, new_keys, key="items.ids"):
             ids[key] = id_
     if plan.changed:
-        executemany(
+        executemany_values(
             conn,
             update(items_t).where(items_t.c.id == bindparam("_id")),
-            [item_row(c.item, now) | {"_id": c.id, "deleted_at": None} for c in plan.changed],
+            _ITEM_UPDATE,
+            [(*_item_values(c.item, now), c.id, None) for c in plan.changed],
             key="items.update",
         )
-    for c in plan.changed:
-        ids[c.item.key] = c.id
-    for key, old in stored.items():
-        ids.setdefault(key, old.id)
     _link_sources(conn, batch, ids, source_id, event_slug, now)
+    first_seen.note(conn, ids.values())
     _write_aliases(conn, batch, ids)
     _write_links(conn, plan, ids, now)
     edited = sum(1 for c in plan.changed if c.edited and not c.restored)
@@ -194,41 +278,57 @@ def _ingest_batch(
     )
 
 
+_ITEM_COLUMNS = (
+    *("key", "platform", "kind", "url", "author_key", "title", "html", "text", "language"),
+    *("created_at", "edited_at", "updated_at", "in_reply_to", "context_url"),
+    *("replies_count", "reposts_count", "likes_count", "hashtags", "links", "raw"),
+    "content_hash",
+)
+_ITEM_INSERT = (*_ITEM_COLUMNS, "fetched_at")
+_ITEM_UPDATE = (*_ITEM_COLUMNS, "_id", "deleted_at")
+
+
+def _item_values(item: ItemData, now: datetime) -> tuple[Any, ...]:
+    """An item's ``items`` columns, as :data:`_ITEM_COLUMNS` names them."""
+    e = item.engagement
+    return (
+        item.key,
+        item.platform,
+        item.kind,
+        item.url,
+        item.author.key,
+        item.title,
+        item.html,
+        item.text,
+        item.language,
+        item.created_at,
+        item.edited_at,
+        now,
+        item.in_reply_to,
+        item.context_url,
+        e.replies,
+        e.reposts,
+        e.likes,
+        list(item.hashtags),
+        list(item.links),
+        dict(item.raw),
+        item.content_hash,
+    )
+
+
 def item_row(item: ItemData, now: datetime) -> dict[str, Any]:
-    return {
-        "key": item.key,
-        "platform": item.platform,
-        "kind": item.kind,
-        "url": item.url,
-        "author_key": item.author.key,
-        "title": item.title,
-        "html": item.html,
-        "text": item.text,
-        "language": item.language,
-        "created_at": item.created_at,
-        "edited_at": item.edited_at,
-        "updated_at": now,
-        "in_reply_to": item.in_reply_to,
-        "context_url": item.context_url,
-        "replies_count": item.engagement.replies,
-        "reposts_count": item.engagement.reposts,
-        "likes_count": item.engagement.likes,
-        "hashtags": list(item.hashtags),
-        "links": list(item.links),
-        "raw": dict(item.raw),
-        "content_hash": item.content_hash,
-    }
+    return dict(zip(_ITEM_COLUMNS, _item_values(item, now), strict=True))
+
+
+_AUTHOR_COLUMNS = ("key", "platform", "name", "handle", "url", "avatar_url")
+
+
+def _author_values(a: AuthorData) -> tuple[Any, ...]:
+    return (a.key, a.platform, a.name, a.handle, a.url, a.avatar_url)
 
 
 def author_row(a: AuthorData) -> dict[str, Any]:
-    return {
-        "key": a.key,
-        "platform": a.platform,
-        "name": a.name,
-        "handle": a.handle,
-        "url": a.url,
-        "avatar_url": a.avatar_url,
-    }
+    return dict(zip(_AUTHOR_COLUMNS, _author_values(a), strict=True))
 
 
 def _upsert_authors(conn: Connection, batch: Sequence[ItemData]) -> None:
@@ -241,15 +341,16 @@ def _upsert_authors(conn: Connection, batch: Sequence[ItemData]) -> None:
         if item.via is not None and item.author.key not in authors
     }
     if bridged:
-        executemany(
+        executemany_values(
             conn,
             lambda c: dialect_insert(c, authors_t).on_conflict_do_nothing(index_elements=["key"]),
-            [author_row(a) for a in bridged.values()],
+            _AUTHOR_COLUMNS,
+            [_author_values(a) for a in bridged.values()],
             key="authors.insert_bridged",
         )
     if authors:
-        rows = [author_row(a) for a in authors.values()]
-        executemany(conn, _authors_upsert, rows, key="authors.upsert")
+        rows = [_author_values(a) for a in authors.values()]
+        executemany_values(conn, _authors_upsert, _AUTHOR_COLUMNS, rows, key="authors.upsert")
 
 
 def _authors_upsert(conn: Connection) -> Upsert:
@@ -268,28 +369,27 @@ def _authors_upsert(conn: Connection) -> Upsert:
 
 def _stored(conn: Connection, keys: Sequence[str]) -> dict[str, StoredItem]:
     c = items_t.c
-    query = select(
-        c.key,
-        c.id,
-        c.content_hash,
-        c.deleted_at,
-        c.in_reply_to,
-        c.context_url,
-        c.replies_count,
-        c.reposts_count,
-        c.likes_count,
-    ).where(c.key.in_(keys))
-    return {
-        row.key: StoredItem(
-            id=row.id,
-            content_hash=row.content_hash,
-            deleted=row.deleted_at is not None,
-            in_reply_to=row.in_reply_to,
-            context_url=row.context_url,
-            engagement=Engagement(row.replies_count, row.reposts_count, row.likes_count),
+    columns = (c.key, c.id, c.content_hash, c.deleted_at, c.in_reply_to, c.context_url)
+    counts = (c.replies_count, c.reposts_count, c.likes_count)
+    stored: dict[str, StoredItem] = {}
+    # Only whether deleted_at is NULL is read: its stored form needs no conversion.
+    for key, id_, content_hash, deleted_at, in_reply_to, context_url, *engagement in select_in(
+        conn, (*columns, *counts), c.key, keys, key="items.stored"
+    ):
+        stored[key] = StoredItem(
+            id=id_,
+            content_hash=content_hash,
+            deleted=deleted_at is not None,
+            in_reply_to=in_reply_to,
+            context_url=context_url,
+            engagement=Engagement(*engagement),
         )
-        for row in conn.execute(query)
-    }
+    return stored
+
+
+_ITEM_SOURCE_COLUMNS = (
+    *("item_id", "source_id", "event_slug", "item_created_at", "first_seen_at", "last_seen_at"),
+)
 
 
 def _link_sources(
@@ -300,18 +400,17 @@ def _link_sources(
     event_slug: str,
     now: datetime,
 ) -> None:
-    rows = {
-        ids[item.key]: {
-            "item_id": ids[item.key],
-            "source_id": source_id,
-            "event_slug": event_slug,
-            "item_created_at": item.created_at,
-            "first_seen_at": now,
-            "last_seen_at": now,
-        }
-        for item in batch
-    }
-    executemany(conn, _item_sources_upsert, list(rows.values()), key="item_sources.upsert")
+    rows: dict[int, tuple[Any, ...]] = {}
+    for item in batch:
+        id_ = ids[item.key]
+        rows[id_] = (id_, source_id, event_slug, item.created_at, now, now)
+    executemany_values(
+        conn,
+        _item_sources_upsert,
+        _ITEM_SOURCE_COLUMNS,
+        list(rows.values()),
+        key="item_sources.upsert",
+    )
 
 
 def _item_sources_upsert(conn: Connection) -> Upsert:
@@ -324,12 +423,11 @@ def _item_sources_upsert(conn: Connection) -> Upsert:
 
 def _write_aliases(conn: Connection, batch: Sequence[ItemData], ids: dict[str, int]) -> None:
     rows = {alias: ids[item.key] for item in batch for alias in item.aliases}
-    if not rows:
-        return
-    executemany(
+    executemany_values(
         conn,
         _aliases_upsert,
-        [{"alias": a, "item_id": i} for a, i in rows.items()],
+        ("alias", "item_id"),
+        list(rows.items()),
         key="item_aliases.upsert",
     )
 
@@ -355,24 +453,23 @@ def _write_links(conn: Connection, plan: IngestPlan, ids: dict[str, int], now: d
     urls = sorted({url for _, links in touched for url in links})
     if not urls:
         return
-    executemany(
+    executemany_values(
         conn,
         lambda c: dialect_insert(c, links_t).on_conflict_do_nothing(index_elements=["url"]),
-        [{"url": u, "first_seen_at": now, "shortener": is_shortener(u)} for u in urls],
+        ("url", "first_seen_at", "shortener"),
+        [(u, now, is_shortener(u)) for u in urls],
         key="links.insert",
     )
-    link_ids: dict[str, int] = {}
-    for start in range(0, len(urls), BATCH):
-        chunk = urls[start : start + BATCH]
-        for row in conn.execute(
-            select(links_t.c.url, links_t.c.id).where(links_t.c.url.in_(chunk))
-        ):
-            link_ids[row.url] = row.id
+    c = links_t.c
+    link_ids = {
+        url: id_ for url, id_ in select_in(conn, (c.url, c.id), c.url, urls, key="links.ids")
+    }
     pairs = {(item_id, link_ids[u]) for item_id, links in touched for u in links}
-    executemany(
+    executemany_values(
         conn,
         lambda c: dialect_insert(c, item_links_t).on_conflict_do_nothing(),
-        [{"item_id": i, "link_id": link} for i, link in pairs],
+        ("item_id", "link_id"),
+        list(pairs),
         key="item_links.insert",
     )
 
@@ -420,3 +517,4 @@ def purge_items(conn: Connection, ids: Iterable[int], now: datetime) -> None:
             .values(deleted_at=now, updated_at=now, html="", text="", title=None, raw={}, links=[])
         )
         conn.execute(delete(item_links_t).where(item_links_t.c.item_id.in_(chunk)))
+    first_seen.forget(conn, id_list)

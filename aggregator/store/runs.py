@@ -304,7 +304,9 @@ def _run_row(source_id: str, started_at: datetime, now: datetime, status: str) -
 def quiet_runs(conn: Connection, source_id: str, limit: int) -> int:
     """How many of the source's latest fetches in a row (up to ``limit``) stored no new
     item; failures and re-checks neither count nor break the run."""
-    # Asked once per fetch: compiled once (ix_fetch_runs_source_started finds the rows).
+    # Asked once per fetch: compiled once. Ordered as ix_fetch_runs_source_started is
+    # (a source's fetches never overlap: its lease), so the index hands over the latest
+    # rows and the query does not sort a source's whole history on every fetch.
     news = execute(conn, _latest_news, {"source_id": source_id, "limit": limit}, key="quiet_runs")
     quiet = 0
     for (new,) in news:
@@ -317,7 +319,7 @@ def quiet_runs(conn: Connection, source_id: str, limit: int) -> int:
 def _latest_news(_conn: Connection) -> ClauseElement:
     return text(
         "SELECT new FROM fetch_runs WHERE source_id = :source_id"
-        " AND status IN ('ok', 'not_modified') ORDER BY id DESC LIMIT :limit"
+        " AND status IN ('ok', 'not_modified') ORDER BY started_at DESC, id DESC LIMIT :limit"
     )
 
 

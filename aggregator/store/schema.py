@@ -209,6 +209,23 @@ class ItemSource(Base):
     )
 
 
+class EventAuthor(Base):
+    """When each author first spoke in each event: the ``created_at`` of their earliest
+    live item there. Kept up to date by the writes that can change it
+    (``store/first_seen.py``), so a digest's "new voices" are a lookup per author
+    rather than a walk through each author's items."""
+
+    __tablename__ = "event_authors"
+    event_slug: Mapped[str] = mapped_column(
+        ForeignKey("events.slug", ondelete="CASCADE"), primary_key=True
+    )
+    author_key: Mapped[str] = mapped_column(Key, primary_key=True)
+    first_item_at: Mapped[datetime]
+
+    # The authors who first spoke in a period: one range (``first_seen.newcomers``).
+    __table_args__ = (Index("ix_event_authors_first", "event_slug", "first_item_at"),)
+
+
 class ItemAlias(Base):
     """Other names of an item, so a reply that knows its parent only by a
     platform-local id (Mastodon's ``in_reply_to_id``) still finds it."""
