@@ -36,6 +36,7 @@ from aggregator.decisions import (
     recheck_due,
 )
 from aggregator.exceptions import SourceError
+from aggregator.gcpause import collector_paused
 from aggregator.models import (
     ConsentPolicy,
     FetchResult,
@@ -172,7 +173,9 @@ class Updater:
                 on_done(report)
             return report
 
-        return list(await asyncio.gather(*(one(s) for s in sources)))
+        # A pass makes and drops tens of thousands of objects (aggregator.gcpause).
+        with collector_paused():
+            return list(await asyncio.gather(*(one(s) for s in sources)))
 
     async def update_one(self, source: SourceState) -> RunReport:
         """Fetch, record and re-check one source; raises only if cancelled (then nothing

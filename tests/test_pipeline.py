@@ -4,6 +4,7 @@ and a source's state only moves together with its items."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import random
 from datetime import UTC, date, datetime, timedelta
@@ -176,3 +177,23 @@ def test_a_quiet_source_is_polled_less_often_until_a_new_item_arrives(
     run(store, clock, fake, "ev/fake:one")
     (source,) = store.sources()
     assert source.next_check_at - clock() == timedelta(minutes=15)
+
+
+def test_a_pass_holds_the_cyclic_collector_off_and_hands_it_back(
+    store: Store, clock: Clock
+) -> None:
+    # A pass makes and drops tens of thousands of objects: the collector's walks of
+    # the heap would find nothing to free (aggregator.gcpause, benchmarks/collect.py).
+    enabled_during: list[bool] = []
+
+    class Watching(FakeSource):
+        async def fetch(self, source, ctx):  # type: ignore[no-untyped-def]
+            enabled_during.append(gc.isenabled())
+            return await super().fetch(source, ctx)
+
+    fake = Watching().returns(item(1)).returns(item(2))
+    assert gc.isenabled()
+    reports = run(store, clock, fake, "ev/fake:one", "ev/fake:two")
+    assert [r.counts.new for r in reports] == [1, 1]
+    assert enabled_during == [False, False]
+    assert gc.isenabled()

@@ -12,11 +12,8 @@ and words).
 
 from __future__ import annotations
 
-import gc
-import threading
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -27,6 +24,7 @@ from aggregator.digest import highlights as highlights_
 from aggregator.digest.activity import Activity, daily, hourly
 from aggregator.digest.figures import Figure, Tally, figures, tally, tally_rows
 from aggregator.digest.terms import TermCount, co_hashtags, frequent_terms
+from aggregator.gcpause import collector_paused
 from aggregator.models import ItemData, Moderation
 from aggregator.store import CountedItem, EventRecord, SourceHealth, Store, StoredItemView
 from aggregator.urls import canonical_url
@@ -245,41 +243,8 @@ def build_context(
     now: datetime,
     health: Sequence[SourceHealth] | None = None,
 ) -> DigestContext:
-    with _collector_paused():
+    with collector_paused():
         return _build_context(store, event, period, now=now, health=health)
-
-
-_pause_lock = threading.Lock()
-_pausing = 0
-_paused_here = False
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector held off while a context is built.
-
-    A day's context is made of tens of thousands of small objects (rows, items, views,
-    thread nodes) that stay alive until it is returned, in no reference cycle: the
-    collector would walk the whole heap several times over and free nothing, a third
-    of the time it takes (benchmarks/digest.py). Reference counting frees garbage as
-    usual meanwhile; the collector runs again afterwards. A pause already in force
-    (another thread's build, or the host application's) is left for its owner to end.
-    """
-    global _pausing, _paused_here
-    with _pause_lock:
-        if _pausing == 0:
-            # Only a pause this module started is ended by it: the web app builds
-            # contexts in several threads at once, and the host may have its own.
-            _paused_here = gc.isenabled()
-            gc.disable()
-        _pausing += 1
-    try:
-        yield
-    finally:
-        with _pause_lock:
-            _pausing -= 1
-            if _pausing == 0 and _paused_here:
-                gc.enable()
 
 
 def _build_context(
