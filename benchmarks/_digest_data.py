@@ -13,6 +13,8 @@ ratio between two stores measures the store's size and nothing else.
 from __future__ import annotations
 
 import random
+import sys
+import time as clock
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -388,3 +390,22 @@ def _write(store: Store, rows: DayRows, link_ids: dict[str, int]) -> None:
 def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     if rows:
         executemany(conn, table.insert(), rows)
+
+
+def store_file(workdir: Path, total: int, day_items: int) -> Path:
+    """The SQLite store for ``total`` items, built once per generator version and reused
+    in ``workdir`` (benchmarks/digest.py and benchmarks/web.py share it)."""
+    path = workdir / f"digest-{total}-{day_items}-v{FORMAT_VERSION}.db"
+    if not path.exists():
+        partial = path.with_suffix(".partial")
+        for leftover in workdir.glob(partial.name + "*"):
+            leftover.unlink()
+        start = clock.perf_counter()
+        build(partial, total, day_items)
+        # Renamed only when complete, so an interrupted build is never reused.
+        partial.rename(path)
+        print(f"built {path.name} in {clock.perf_counter() - start:.0f} s", file=sys.stderr)
+    else:
+        # Built under an older schema: migrated (the rows are the same), not rebuilt.
+        Store.open(f"sqlite:///{path}").close()
+    return path

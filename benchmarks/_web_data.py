@@ -29,23 +29,6 @@ TABLES = (
 )
 
 
-def sqlite_store(workdir: Path, total: int, day_items: int) -> Path:
-    """The SQLite store, built once per generator version and reused (the same file
-    name as benchmarks/digest.py, so the two share a --workdir)."""
-    path = workdir / f"digest-{total}-{day_items}-v{data.FORMAT_VERSION}.db"
-    if not path.exists():
-        partial = path.with_suffix(".partial")
-        for leftover in workdir.glob(partial.name + "*"):
-            leftover.unlink()
-        start = time.perf_counter()
-        data.build(partial, total, day_items)
-        partial.rename(path)  # only when complete: an interrupted build is never reused
-        print(f"built {path.name} in {time.perf_counter() - start:.0f} s", file=sys.stderr)
-    else:
-        Store.open(f"sqlite:///{path}").close()  # an older schema is migrated, not rebuilt
-    return path
-
-
 @contextmanager
 def postgres_store(admin_url: str, name: str, source: Path) -> Iterator[str]:
     """A database ``name`` on ``admin_url``'s server holding ``source``'s rows; its URL.

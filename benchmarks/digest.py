@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import resource
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -35,26 +34,6 @@ class Timings:
     context: list[float]
     formats: dict[str, list[float]]
     errors: dict[str, str]
-
-
-def store_file(workdir: Path, total: int, day_items: int) -> Path:
-    """The store for ``total`` items, built once per generator version and reused."""
-    path = workdir / f"digest-{total}-{day_items}-v{data.FORMAT_VERSION}.db"
-    if not path.exists():
-        partial = path.with_suffix(".partial")
-        for leftover in workdir.glob(partial.name + "*"):
-            leftover.unlink()
-        start = time.perf_counter()
-        data.build(partial, total, day_items)
-        # Renamed only when complete, so an interrupted build is never reused.
-        partial.rename(path)
-        print(f"built {path.name} in {time.perf_counter() - start:.0f} s", file=sys.stderr)
-    else:
-        # Built under an older schema: migrated (the rows are the same), not rebuilt.
-        from aggregator.store import Store
-
-        Store.open(f"sqlite:///{path}").close()
-    return path
 
 
 def measure(paths: list[Path], repeat: int) -> list[Timings]:
@@ -110,7 +89,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        paths = [store_file(workdir, n, args.day) for n in (args.count, args.baseline)]
+        paths = [data.store_file(workdir, n, args.day) for n in (args.count, args.baseline)]
         big, small = measure(paths, args.repeat)
     report(args, big, small)
 

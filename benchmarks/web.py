@@ -299,7 +299,7 @@ def main() -> None:
         tmp = Path(name)
         workdir = args.workdir or tmp
         workdir.mkdir(parents=True, exist_ok=True)
-        path = _web_data.sqlite_store(workdir, args.count, args.day)
+        path = data.store_file(workdir, args.count, args.day)
         for backend in backends:
             if backend == "sqlite":
                 url = f"sqlite:///{path.resolve()}"

@@ -11,11 +11,9 @@ import asyncio
 import gc
 import gzip
 import json
-import shutil
 import socket
 import ssl
 import struct
-import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+import trustme
 
 from aggregator import http
 from aggregator.exceptions import ParseError, RateLimited, TemporaryError
@@ -369,15 +368,12 @@ def test_connections_are_kept_alive_and_all_closed_with_the_client() -> None:
 
 @pytest.fixture
 def certificate(tmp_path: Path) -> Path:
-    """A self-signed certificate (and its key) for 127.0.0.1, in one PEM file."""
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command")
+    """A certificate for 127.0.0.1 and its key, in one PEM file; the same file is the
+    CA that signed it (trustme: a throwaway CA made for tests)."""
+    ca = trustme.CA()
     pem = tmp_path / "cert.pem"
-    command = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
-    command += " -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1"
-    subprocess.run(
-        [*command.split(), "-keyout", str(pem), "-out", str(pem)], check=True, capture_output=True
-    )
+    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(pem))
+    ca.cert_pem.write_to_path(str(pem), append=True)
     return pem
 
 

@@ -122,7 +122,13 @@ def _parser() -> etree.XMLParser:
 def parse(body: bytes, *, feed_url: str, content_type: str | None = None) -> dict[str, Any] | None:
     """feedparser's result (``feed``, ``entries``, ``version``, ``bozo``) for ``body``,
     or ``None`` when the body is not the common case and feedparser must read it."""
-    return _read(body, feed_url, content_type, _entry)
+    root = read(body, content_type)
+    return None if root is None else entries(root, feed_url=feed_url)
+
+
+def entries(root: etree._Element, *, feed_url: str) -> dict[str, Any] | None:
+    """:func:`parse` of a document :func:`read` has read."""
+    return _entries(root, feed_url, _entry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,15 +159,18 @@ def parse_plain(
     """Like :func:`parse`, with :class:`Entry` values for entries, for a feed whose
     items hold nothing but title, link, guid, dc:creator, pubDate, description and
     content:encoded, each once (a WordPress comment feed); ``None`` for any other."""
-    return _read(body, feed_url, content_type, _plain_entry)
+    root = read(body, content_type)
+    return None if root is None else plain_entries(root, feed_url=feed_url)
 
 
-def _read(
-    body: bytes,
-    feed_url: str,
-    content_type: str | None,
-    entry: Callable[[etree._Element, str], Any],
-) -> dict[str, Any] | None:
+def plain_entries(root: etree._Element, *, feed_url: str) -> dict[str, Any] | None:
+    """:func:`parse_plain` of a document :func:`read` has read."""
+    return _entries(root, feed_url, _plain_entry)
+
+
+def read(body: bytes, content_type: str | None) -> etree._Element | None:
+    """The document, when it is well-formed UTF-8 XML that feedparser would decode as
+    such; ``None`` when feedparser must read it."""
     # A DOCTYPE may declare entities: feedparser's business (the search costs microseconds).
     if not _utf8_xml(content_type) or b"<!DOCTYPE" in body:
         return None
@@ -172,6 +181,12 @@ def _read(
     info = root.getroottree().docinfo
     if info.xml_version != "1.0" or (info.encoding or "").upper() != "UTF-8":
         return None
+    return root
+
+
+def _entries(
+    root: etree._Element, feed_url: str, entry: Callable[[etree._Element, str], Any]
+) -> dict[str, Any] | None:
     try:
         return _rss(root, _base(feed_url), entry)
     except _Unusual:

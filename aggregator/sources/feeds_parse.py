@@ -106,10 +106,12 @@ def parse_feed(
     # A comment feed of plain items (WordPress's) is read straight into entries; other
     # common feeds by the fast path; anything unusual by feedparser. The result is the
     # same either way (tests/test_feeds_fast.py), but for ``raw``.
-    plain = feeds_fast.parse_plain(body, feed_url=feed_url, content_type=content_type)
-    if plain is not None and (parsed := _plain_feed(plain, feed_url, kind, now)) is not None:
-        return parsed
-    return parse_entries(body, feed_url=feed_url, content_type=content_type, kind=kind, now=now)
+    root = feeds_fast.read(body, content_type)
+    if root is not None:
+        plain = feeds_fast.plain_entries(root, feed_url=feed_url)
+        if plain is not None and (parsed := _plain_feed(plain, feed_url, kind, now)) is not None:
+            return parsed
+    return _parse_entries(body, root, feed_url, content_type, kind, now)
 
 
 def parse_entries(
@@ -122,7 +124,20 @@ def parse_entries(
 ) -> ParsedFeed:
     """:func:`parse_feed` through feedparser's entries (read by the fast path where it
     can), for every feed; ``raw`` then holds feedparser's entry."""
-    doc = feeds_fast.parse(body, feed_url=feed_url, content_type=content_type)
+    root = feeds_fast.read(body, content_type)
+    return _parse_entries(body, root, feed_url, content_type, kind, now)
+
+
+def _parse_entries(
+    body: bytes,
+    root: Any,
+    feed_url: str,
+    content_type: str | None,
+    kind: FeedKind,
+    now: datetime | None,
+) -> ParsedFeed:
+    """``root``: :func:`feeds_fast.read`'s document of ``body`` (``None``: unusual)."""
+    doc = None if root is None else feeds_fast.entries(root, feed_url=feed_url)
     if doc is None:
         doc = _run_feedparser(body, feed_url, content_type)
     feed = _mapping(doc.get("feed"))
@@ -331,7 +346,7 @@ def _plain_entry(e: feeds_fast.Entry, meta: _FeedMeta) -> _Entry:
         reply_ref="",
         reply_href=None,
         replies=None,
-        raw=dict(e.raw),
+        raw=e.raw,
     )
 
 

@@ -27,9 +27,11 @@ from aggregator.sanitize import clean
 from aggregator.sources import keys
 from aggregator.sources.payload import (
     iso_time,
+    opt_bool,
     opt_datetime,
     opt_int,
     opt_str,
+    req_datetime,
     req_dict,
     req_str,
     type_name,
@@ -106,13 +108,13 @@ def parse_timeline(
             raise ParseError(f"expected a status object, got {type_name(obj)}")
         status_id = req_str(obj, "id", "status")
         what = f"status {status_id}"
-        created_at = _req_time(obj, "created_at", what)
+        created_at = req_datetime(obj, "created_at", what)
         ids.append(status_id)
         if oldest is None or created_at < oldest:
             oldest = created_at
         original = _original(obj)
         if original is not obj:
-            created_at = _req_time(original, "created_at", what)
+            created_at = req_datetime(original, "created_at", what)
         if since is not None and created_at < since:
             continue
         reason = exclusion_reason(original, consent)
@@ -155,9 +157,9 @@ def exclusion_reason(
     if not isinstance(account, dict):
         account = req_dict(obj, "account", f"status {obj.get('id')!r}")  # raises
     get = account.get
-    if _flag(account, "suspended") or _flag(account, "limited"):
+    if opt_bool(account, "suspended", "account") or opt_bool(account, "limited", "account"):
         return "hidden_account"
-    if consent.respect_noindex and _flag(account, "noindex"):
+    if consent.respect_noindex and opt_bool(account, "noindex", "account"):
         return "noindex"
     if consent.require_indexable and get("indexable") is not True:
         return "not_indexable"
@@ -196,8 +198,8 @@ def _parse_original(obj: Mapping[str, Any], instance: str, created_at: datetime 
     what = f"status {status_id}"
     uri = req_str(obj, "uri", what)
     if created_at is None:
-        created_at = _req_time(obj, "created_at", what)
-    edited_at = _opt_time(obj, "edited_at", what)
+        created_at = req_datetime(obj, "created_at", what)
+    edited_at = opt_datetime(obj, "edited_at", what)
     get = obj.get
     # Read once and checked together; the checked accessors only run (and raise) when
     # a field has an unexpected type.
@@ -258,9 +260,9 @@ def _parse_original(obj: Mapping[str, Any], instance: str, created_at: datetime 
         edited_at=edited_at,
         in_reply_to=local_alias(instance, parent_id) if parent_id else None,
         engagement=_engagement(
-            _count(obj, "replies_count", what),
-            _count(obj, "reblogs_count", what),
-            _count(obj, "favourites_count", what),
+            opt_int(obj, "replies_count", what),
+            opt_int(obj, "reblogs_count", what),
+            opt_int(obj, "favourites_count", what),
         ),
         hashtags=_hashtags(obj, what),
         links=cleaned.links,
@@ -411,49 +413,6 @@ def _hashtags(obj: Mapping[str, Any], what: str) -> tuple[str, ...]:
             name = req_str(tag, "name", f"{what} tag")
         names[name.lower()] = None
     return tuple(names)
-
-
-def _opt_time(obj: Mapping[str, Any], name: str, what: str) -> datetime | None:
-    """:func:`~aggregator.sources.payload.opt_datetime`, with a fast path for the form
-    Mastodon sends (``2026-08-01T12:00:00.000Z``: already UTC)."""
-    value = obj.get(name)
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except (ValueError, OverflowError):
-            pass
-        else:
-            if parsed.tzinfo is UTC:
-                return parsed
-    return opt_datetime(obj, name, what)
-
-
-def _req_time(obj: Mapping[str, Any], name: str, what: str) -> datetime:
-    parsed = _opt_time(obj, name, what)
-    if parsed is None:
-        raise ParseError(f"{what}: {name} is missing")
-    return parsed
-
-
-def _count(obj: Mapping[str, Any], name: str, what: str) -> int | None:
-    value = obj.get(name)
-    if value is None:
-        return None
-    if type(value) is int:  # not a bool
-        return value
-    return opt_int(obj, name, what)
-
-
-def _flag(account: Mapping[str, Any], name: str) -> bool:
-    """:func:`~aggregator.sources.payload.opt_bool` of an account's ``name``."""
-    value = account.get(name)
-    if value is None or value is False:
-        return False
-    if value is True:
-        return True
-    raise ParseError(f"account: {name} is {type_name(value)}, expected a boolean")
 
 
 @lru_cache(maxsize=1024)

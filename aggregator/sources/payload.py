@@ -53,11 +53,9 @@ def req_int(obj: Mapping[str, Any], name: str, what: str) -> int:
 
 def opt_int(obj: Mapping[str, Any], name: str, what: str) -> int | None:
     value = obj.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ParseError(f"{what}: {name} is {type_name(value)}, expected an integer")
-    return value
+    if value is None or type(value) is int:  # type(), not isinstance: a bool is not a count
+        return value
+    raise ParseError(f"{what}: {name} is {type_name(value)}, expected an integer")
 
 
 def opt_bool(obj: Mapping[str, Any], name: str, what: str) -> bool:
@@ -91,6 +89,8 @@ def iso_time(value: str) -> datetime | None:
     """An ISO 8601 time in UTC (a naive one is taken as UTC), or None."""
     try:
         parsed = datetime.fromisoformat(value.strip())
+        if parsed.tzinfo is UTC:  # "…Z", as most platforms write it: nothing to convert
+            return parsed
         if parsed.tzinfo is None:
             return parsed.replace(tzinfo=UTC)
         return parsed.astimezone(UTC)
