@@ -259,7 +259,7 @@ def _parse_original(obj: Mapping[str, Any], instance: str, created_at: datetime 
         language=language,
         edited_at=edited_at,
         in_reply_to=local_alias(instance, parent_id) if parent_id else None,
-        engagement=_engagement(
+        engagement=Engagement(
             opt_int(obj, "replies_count", what),
             opt_int(obj, "reblogs_count", what),
             opt_int(obj, "favourites_count", what),
@@ -333,11 +333,6 @@ def _author(ident: str, name: str, handle: str, url: str | None, avatar: str | N
         url=url,
         avatar_url=avatar,
     )
-
-
-@lru_cache(maxsize=1024)
-def _engagement(replies: int | None, reposts: int | None, likes: int | None) -> Engagement:
-    return Engagement(replies=replies, reposts=reposts, likes=likes)
 
 
 def parse_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
