@@ -6,8 +6,9 @@ The CLI, the demo and the tests all build the app here, injecting what differs
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -18,6 +19,7 @@ from aggregator.config import ConsentSettings, EventSettings, Settings, source_s
 from aggregator.decisions import EventWindow, Polling, Schedule
 from aggregator.http import make_client
 from aggregator.models import ConsentPolicy, RunReport
+from aggregator.offload import Offload, ProcessOffload, inline
 from aggregator.store import EventRecord, Store
 from aggregator.update import HostGates, Updater
 
@@ -63,12 +65,28 @@ class App:
         timeout = httpx.Timeout(self.settings.fetch.timeout_seconds, connect=10.0)
         return make_client(self.transport, timeout=timeout)
 
+    @contextlib.contextmanager
+    def offload(self) -> Iterator[Offload]:
+        """The parse workers ``fetch.parse_workers`` asks for, started, for as long as
+        the block runs (a long-running service holds them from start to stop)."""
+        workers = self.settings.fetch.parse_workers
+        if not workers:
+            yield inline
+            return
+        pool = ProcessOffload(workers)
+        pool.start()
+        try:
+            yield pool
+        finally:
+            pool.close()
+
     def updater(
         self,
         client: httpx.AsyncClient,
         *,
         gates: HostGates | None = None,
         worker: str | None = None,
+        offload: Offload = inline,
     ) -> Updater:
         """The pipeline as configured; ``worker`` records results under its leases."""
         f = self.settings.fetch
@@ -91,6 +109,7 @@ class App:
             polling=Polling(quiet_after=f.quiet_after),
             gates=gates or HostGates(f.per_host),
             worker=worker,
+            offload=offload,
         )
 
     async def fetch(
@@ -100,12 +119,18 @@ class App:
         source_id: str | None = None,
         only_due: bool = False,
         on_done: Callable[[RunReport], None] | None = None,
+        offload: Offload | None = None,
     ) -> list[RunReport]:
+        """One pass over the sources asked for. ``offload``: parse workers that outlive
+        the pass (:meth:`offload`); by default the pass starts and stops its own."""
         sources = self.store.sources(
             event=event, source_id=source_id, due_at=self.clock() if only_due else None
         )
-        async with self.client() as client:
-            return await self.updater(client).update(sources, on_done)
+        with contextlib.ExitStack() as stack:
+            if offload is None:
+                offload = stack.enter_context(self.offload())
+            async with self.client() as client:
+                return await self.updater(client, offload=offload).update(sources, on_done)
 
 
 def build_app(

@@ -60,6 +60,13 @@ class FetchSettings(_Model):
     concurrency: int = Field(
         32, ge=1, le=256, description="Sources fetched at once; `per_host` caps each server."
     )
+    parse_workers: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Processes that parse large fetched pages beside the fetching one "
+        "(0: parse in it); one per spare core speeds up big collections.",
+    )
     per_host: int = Field(
         2,
         ge=1,

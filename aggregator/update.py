@@ -45,6 +45,7 @@ from aggregator.models import (
     SourceSpec,
     SourceState,
 )
+from aggregator.offload import Offload, inline
 from aggregator.optouts import OptOutRule, filter_items
 from aggregator.sources import FetchContext, Rechecker, Source, UnknownPlatform, registry
 from aggregator.store import Store
@@ -148,6 +149,8 @@ class Updater:
     """The lease holder (``aggregator run``); ``None`` records without leases."""
     writer: GroupWriter | None = None
     """Where outcomes are recorded; one of its own by default."""
+    offload: Offload = inline
+    """Where fetched bodies are parsed (``fetch.parse_workers``)."""
 
     def __post_init__(self) -> None:
         if self.writer is None:
@@ -194,6 +197,7 @@ class Updater:
             horizon=self.horizons.get(spec.event),
             max_pages=self.max_pages,
             consent=self.consents.get(spec.event, ConsentPolicy()),
+            offload=self.offload,
         )
         try:
             impl = self.sources.get(spec.platform)

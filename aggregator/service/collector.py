@@ -21,6 +21,7 @@ import httpx
 from aggregator.app import App
 from aggregator.decisions import budget_holds, budget_key
 from aggregator.models import RunReport, SourceState
+from aggregator.offload import Offload, inline
 from aggregator.update import HostGates, Updater
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ class Collector:
     """Sources fetched at once by this process."""
     gates: HostGates
     on_done: Callable[[RunReport], None] | None = None
+    offload: Offload = inline
+    """The process's parse workers (``fetch.parse_workers``), held for its lifetime."""
     tasks: set[asyncio.Task[RunReport | None]] = field(default_factory=set)
     last_tick: float | None = None
     """``time.monotonic()`` of the last tick that reached the database."""
@@ -61,7 +64,9 @@ class Collector:
     def _start(self, claimed: list[SourceState]) -> int:
         store, now = self.app.store, self.app.clock()
         holds = budget_holds(store.budgets(), now)
-        updater = self.app.updater(self.client, gates=self.gates, worker=self.worker)
+        updater = self.app.updater(
+            self.client, gates=self.gates, worker=self.worker, offload=self.offload
+        )
         started = 0
         for source in claimed:
             until = holds.get(budget_key(source.spec))

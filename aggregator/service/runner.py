@@ -18,6 +18,7 @@ from typing import Any
 from aggregator.app import App
 from aggregator.exceptions import StoreError
 from aggregator.models import RunReport
+from aggregator.offload import Offload
 from aggregator.service.collector import Collector
 from aggregator.service.health import alive
 from aggregator.service.healthz import serve_healthz
@@ -47,6 +48,19 @@ async def serve(
     """Run the collector until ``stop`` is set or a stop signal arrives (or, ``once``,
     until every due source was fetched once). Returns the exit status: 0, or with
     ``once`` 1 when a source failed."""
+    with app.offload() as offload:
+        return await _serve(app, offload, worker, jobs, once, health_port, stop)
+
+
+async def _serve(
+    app: App,
+    offload: Offload,
+    worker: str,
+    jobs: Sequence[Job],
+    once: bool,
+    health_port: int | None,
+    stop: asyncio.Event | None,
+) -> int:
     service, fetch = app.settings.service, app.settings.fetch
     reports: list[RunReport] = []
     async with app.client() as client:
@@ -58,6 +72,7 @@ async def serve(
             capacity=fetch.concurrency,
             gates=HostGates(fetch.per_host),
             on_done=reports.append,
+            offload=offload,
         )
         if once:
             try:

@@ -18,6 +18,7 @@ import httpx
 from pydantic import BaseModel
 
 from aggregator.models import ConsentPolicy, FetchResult, RecheckResult, SourceState, StoredRef
+from aggregator.offload import Offload, inline
 
 ENTRY_POINT_GROUP = "aggregator.sources"
 
@@ -37,6 +38,9 @@ class FetchContext:
     """Per fetch; a source that has more returns what it got and continues next time."""
     consent: ConsentPolicy = field(default_factory=ConsentPolicy)
     """The event's consent policy; sources apply what only they can see."""
+    offload: Offload = inline
+    """Where a body's parse runs (:mod:`aggregator.offload`): pass it a partial of a
+    pure, module-level parser."""
 
 
 @runtime_checkable

@@ -125,13 +125,15 @@ class FeedSource:
         if new_state["body_hash"] == state.get("body_hash"):
             return FetchResult(items=(), state=new_state, not_modified=True, requests=1)
 
-        parsed = self._parse(
+        parse = functools.partial(
+            self._parse,
             body,
             feed_url=str(response.url),
             content_type=response.headers.get("content-type"),
             kind=options.kind,
             now=ctx.now,
         )
+        parsed = await ctx.offload(parse, size=len(body))
         # Like the other sources, entries older than the horizon are dropped, not
         # counted: ``excluded`` tells people what was left out by choice (consent).
         items = parsed.items
