@@ -19,7 +19,7 @@ from aggregator.demo.httpserver import LoopbackServer, Request, Response
 from aggregator.digest.context import DigestContext, assemble, event_period
 from aggregator.digest.render import FORMATS, render
 from aggregator.models import AuthorData, ItemData
-from aggregator.store import SourceHealth, StoredItemView
+from aggregator.store import SourceHealth
 from tests.browser import DESKTOP, PHONE, OpenPage, Visit
 from tests.fakes import item
 from tests.test_digest import BLOG, EVENT, NOW, at, conversation
@@ -144,8 +144,7 @@ def health(target: str = "one", error: str | None = None) -> SourceHealth:
 def digest_context(items: list[ItemData], sources: tuple[SourceHealth, ...] = ()) -> DigestContext:
     """The whole-event context of ``items``, as the store would hand them over."""
     ordered = sorted(items, key=lambda i: i.created_at)
-    stored = [StoredItemView(n, i, NOW, False, ("ev/fake:one",)) for n, i in enumerate(ordered, 1)]
-    return assemble(EVENT, event_period(EVENT), stored, now=NOW, health=sources)
+    return assemble(EVENT, event_period(EVENT), ordered, now=NOW, health=sources)
 
 
 def hostile_context(*, wide: bool = True) -> DigestContext:

@@ -26,7 +26,7 @@ from aggregator.digest.figures import Figure, Tally, figures, tally, tally_rows
 from aggregator.digest.terms import TermCount, co_hashtags, frequent_terms
 from aggregator.gcpause import collector_paused
 from aggregator.models import ItemData, Moderation
-from aggregator.store import CountedItem, EventRecord, SourceHealth, Store, StoredItemView
+from aggregator.store import CountedItem, EventRecord, SourceHealth, Store
 from aggregator.urls import canonical_url
 
 PLATFORM_LABELS = {
@@ -255,15 +255,15 @@ def _build_context(
     now: datetime,
     health: Sequence[SourceHealth] | None,
 ) -> DigestContext:
-    stored = store.items(event.slug, since=period.start, until=period.end, raw=False)
+    stored = store.live_items(event.slug, since=period.start, until=period.end)
     # Removed by their authors: tombstones, less those the opt-out list purged
     # (they are counted with the exclusions).
     removed = store.removed_count(event.slug, since=period.start, until=period.end)
     health = store.health(event.slug, counts=False) if health is None else health
     moderation = store.moderation(event.slug)
-    present = {_page(v.item.url) for v in stored if v.item.kind == "article" and v.item.url}
-    wanted = {_page(v.item.context_url) for v in stored if v.item.context_url} - present
-    posts = [v for v in store.articles(event.slug) if v.item.url and _page(v.item.url) in wanted]
+    present = {_page(i.url) for i in stored if i.kind == "article" and i.url}
+    wanted = {_page(i.context_url) for i in stored if i.context_url} - present
+    posts = [i for i in store.articles(event.slug) if i.url and _page(i.url) in wanted]
     before = previous_period(event, period)
     # The day before is only counted: who, where, what kind (not its items).
     previous = (
@@ -273,7 +273,7 @@ def _build_context(
     # known to the day itself. One lookup answers both days: every author of the two
     # days first spoke before their end, so those who did not in between are known.
     first = before or period
-    asked = {v.item.author.key for v in stored}.union(i.author_key for i in previous or ())
+    asked = {i.author.key for i in stored}.union(i.author_key for i in previous or ())
     known = asked - store.newcomers(event.slug, since=first.start, until=period.end)
     context = assemble(
         event,
@@ -310,12 +310,12 @@ def previous_period(event: EventRecord, period: Period) -> Period | None:
 def assemble(
     event: EventRecord,
     period: Period,
-    stored: Sequence[StoredItemView],
+    stored: Sequence[ItemData],
     *,
     now: datetime,
     health: Sequence[SourceHealth],
     removed: int = 0,
-    posts: Sequence[StoredItemView] = (),
+    posts: Sequence[ItemData] = (),
     moderation: Moderation = Moderation(),  # noqa: B008 (immutable)
     previous: Sequence[CountedItem] | None = None,
     known_authors: set[str] | frozenset[str] = frozenset(),
@@ -331,26 +331,29 @@ def assemble(
     of the two periods, and the rest are new voices. ``failures`` are the period's
     failed fetch runs (``Store.failed_runs``)."""
     tz = ZoneInfo(event.timezone)
-    live = {v.item.key: v.item for v in stored if not v.deleted and not moderation.hides(v.item)}
-    posts = [v for v in posts if not moderation.hides(v.item)]
+    live = {i.key: i for i in stored if not moderation.hides(i)}
+    posts = [i for i in posts if not moderation.hides(i)]
     authors: dict[str, AuthorView] = {}
     views = {key: _view(item, tz, moderation, authors) for key, item in live.items()}
     items = list(views.values())
-    children: dict[str, list[ItemView]] = defaultdict(list)
-    for view in items:
-        parent = live[view.key].in_reply_to
-        if parent and parent in views:
-            children[parent].append(view)
+    children: dict[str, list[ItemView]] = {}
+    roots: list[ItemView] = []
+    for key, view in views.items():
+        parent = live[key].in_reply_to
+        if parent is not None and parent in views:
+            children.setdefault(parent, []).append(view)
+        else:
+            roots.append(view)
 
     def tree(view: ItemView) -> ThreadNode:
-        return ThreadNode(view, tuple(tree(c) for c in children.get(view.key, ())))
+        replies = children.get(view.key)
+        if replies is None:  # most items
+            return ThreadNode(view)
+        return ThreadNode(view, tuple([tree(r) for r in replies]))
 
-    roots = [v for v in items if live[v.key].in_reply_to not in views]
     # Pages are matched by canonical URL: sources spell a post's address differently
     # (a trailing slash, a ?p= link), and a comment's parent post is one page.
-    articles = {
-        _page(v.item.url): _view(v.item, tz, moderation, authors) for v in posts if v.item.url
-    }
+    articles = {_page(i.url): _view(i, tz, moderation, authors) for i in posts if i.url}
     articles.update({_page(v.url): v for v in items if v.kind == "article" and v.url})
     blog_roots: dict[str, list[ItemView]] = defaultdict(list)
     spelled: dict[str, str] = {}

@@ -75,12 +75,13 @@ def co_hashtags(
 
 def words(text: str) -> set[str]:
     """The distinct words of ``text`` worth counting, lower-cased."""
-    return {w for w in _unstopped(text) if len(w) >= 3}
+    return {w for w in _tokens(text) if len(w) >= 3} - STOPWORDS
 
 
-def _unstopped(text: str) -> set[str]:
-    """:func:`words` with the short ones left in: :func:`frequent_terms` drops those
-    once per distinct word of the period, not once in every item."""
+def _tokens(text: str) -> set[str]:
+    """:func:`words` with the short ones and the stopwords left in:
+    :func:`frequent_terms` drops those once per distinct word of the period, not once
+    in every item."""
     # This runs on every item of a busy day, so the regular expressions run only where
     # they can change something. Every link, mention and tag has one of these in it:
     if "@" in text or "#" in text or "://" in text or "w." in text or "W." in text:
@@ -90,7 +91,7 @@ def _unstopped(text: str) -> set[str]:
     found = set(text.casefold().split())
     if not "".join(found).isalpha():
         found = _token_words(found)
-    return found - STOPWORDS
+    return found
 
 
 def _token_words(tokens: Iterable[str]) -> set[str]:
@@ -114,10 +115,11 @@ def frequent_terms(
 
     ``exclude`` (the event's own hashtags, say) is left out: every item is about the
     event, so its name tells nobody anything."""
-    # One count over every item's words, then the excluded and the short ones dropped:
-    # the same numbers as leaving them out of each item, without a set per item.
-    counts = Counter(chain.from_iterable(map(_unstopped, texts)))
-    for term in {t.casefold().lstrip("#") for t in exclude}:
+    # One count over every item's words, then the excluded, the stopwords and the
+    # short ones dropped: the same numbers as leaving them out of each item, without
+    # a set operation per item.
+    counts = Counter(chain.from_iterable(map(_tokens, texts)))
+    for term in STOPWORDS.union(t.casefold().lstrip("#") for t in exclude):
         counts.pop(term, None)
     for term in [t for t in counts if len(t) < 3]:
         del counts[term]

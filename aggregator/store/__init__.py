@@ -19,6 +19,7 @@ from aggregator.exceptions import StoreError
 from aggregator.models import (
     FetchResult,
     IngestCounts,
+    ItemData,
     RecheckResult,
     SourceSpec,
     SourceState,
@@ -30,6 +31,7 @@ from aggregator.store.curation_ops import CurationOps
 from aggregator.store.engine import make_engine
 from aggregator.store.ingest import dialect_insert
 from aggregator.store.leases import open_events
+from aggregator.store.live import load_live
 from aggregator.store.schema import (
     Event,
     FetchRun,
@@ -427,6 +429,13 @@ class Store(ServiceOps, CurationOps, AdminOps):
                 return list(load_light(session, ids))
             return list(load_items(session, ids, include_deleted, with_raw=raw))
 
+    def live_items(self, event: str, *, since: datetime, until: datetime) -> list[ItemData]:
+        """The event's live items created in [since, until), oldest first, as outputs
+        show them: without their platform payload or provenance (:mod:`live`)."""
+        ids = select(ItemSource.item_id).where(*self._in_range(event, since, until))
+        with self.engine.connect() as conn:
+            return load_live(conn, ids)
+
     def counted_items(self, event: str, *, since: datetime, until: datetime) -> list[CountedItem]:
         """The event's live items created in [since, until), with only what counting
         them needs (:class:`views.CountedItem`), in no particular order."""
@@ -471,18 +480,17 @@ class Store(ServiceOps, CurationOps, AdminOps):
                     yield from load_items(session, chunk, include_deleted, with_raw=raw)
                 session.expunge_all()
 
-    def articles(self, event: str) -> list[StoredItemView]:
-        """The event's live blog posts (kind ``article``), whenever they were published:
-        a day's comments may belong to an older post. (An event follows a few posts.)"""
-        with Session(self.engine) as session:
-            # From the few articles (ix_items_kind) to their events, not from the event's
-            # many items to their kinds.
-            ids = session.scalars(
-                select(Item.id).where(
-                    Item.kind == "article", Item.deleted_at.is_(None), in_event(event)
-                )
-            ).all()
-            return list(load_items(session, ids, include_deleted=False, with_raw=False))
+    def articles(self, event: str) -> list[ItemData]:
+        """The event's live blog posts (kind ``article``), whenever they were published,
+        oldest first, as :meth:`live_items`: a day's comments may belong to an older
+        post. (An event follows a few posts.)"""
+        # From the few articles (ix_items_kind) to their events, not from the event's
+        # many items to their kinds.
+        ids = select(Item.id).where(
+            Item.kind == "article", Item.deleted_at.is_(None), in_event(event)
+        )
+        with self.engine.connect() as conn:
+            return load_live(conn, ids)
 
     def counts(self, event: str) -> dict[str, int]:
         with self.engine.connect() as conn:

@@ -107,14 +107,14 @@ def load_items(
     counts: dict[tuple[int | None, int | None, int | None], Engagement] = {}
     tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
     sources: dict[int, tuple[str, ...]] = {}
-    for item_id, source_id in _rows(
+    for item_id, source_id in iter_rows(
         conn, select(ItemSource.item_id, ItemSource.source_id).where(ItemSource.item_id.in_(ids))
     ):
         seen = tuple(sorted((*sources.get(item_id, ()), source_id)))
         sources[item_id] = tuples.setdefault(seen, seen)
     loaded: dict[int, StoredItemView] = {}
     # Rows are read as they come, each made into its item and dropped.
-    for row in _rows(conn, query):
+    for row in iter_rows(conn, query):
         # Unpacked by position: attribute access on a Row costs more than the rest.
         (
             id_,
@@ -179,17 +179,7 @@ def load_items(
             deleted=bool(deleted),
             source_ids=sources.get(id_, ()),
         )
-    # Replies may name their parent by an alias (a platform-local id): resolve it.
-    wanted = sorted({v.item.in_reply_to for v in loaded.values() if v.item.in_reply_to})
-    resolved: dict[str, str] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        for alias, key in conn.execute(
-            select(ItemAlias.alias, Item.key)
-            .join(Item, Item.id == ItemAlias.item_id)
-            .where(ItemAlias.alias.in_(chunk))
-        ):
-            resolved[alias] = key
+    resolved = resolve_parents(conn, (v.item.in_reply_to for v in loaded.values()))
     if isinstance(ids, Sequence):
         order: Iterable[int] = ids
     else:
@@ -206,7 +196,23 @@ def load_items(
         yield view
 
 
-def _rows(conn: Connection, query: Executable) -> Iterator[Any]:
+def resolve_parents(conn: Connection, parents: Iterable[str | None]) -> dict[str, str]:
+    """Replies may name their parent by an alias (a platform-local id): the key of
+    each parent so named."""
+    wanted = sorted({p for p in parents if p})
+    resolved: dict[str, str] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        for alias, key in conn.execute(
+            select(ItemAlias.alias, Item.key)
+            .join(Item, Item.id == ItemAlias.item_id)
+            .where(ItemAlias.alias.in_(chunk))
+        ):
+            resolved[alias] = key
+    return resolved
+
+
+def iter_rows(conn: Connection, query: Executable) -> Iterator[Any]:
     """The rows of ``query``, fetched a thousand at a time: iterating a result fetches
     (and processes) row by row, and ``all()`` keeps every row alive until the last."""
     for part in conn.execute(query).partitions(1000):
@@ -266,7 +272,7 @@ def load_light(session: Session, ids: Sequence[int] | Select[Any]) -> Iterable[S
     if not isinstance(ids, Sequence):
         query = query.order_by(Item.created_at, Item.id)
     authors: dict[str, AuthorData] = {}
-    for row in _rows(session.connection(), query):
+    for row in iter_rows(session.connection(), query):
         id_, key, platform, kind, author_key, created, deleted, author_platform = row
         author = authors.get(author_key)
         if author is None:
@@ -300,7 +306,7 @@ def load_counted(conn: Connection, ids: Select[Any]) -> list[CountedItem]:
     query = select(Item.key, Item.author_key, Item.platform, Item.kind).where(
         Item.id.in_(ids), Item.deleted_at.is_(None)
     )
-    return list(map(CountedItem._make, _rows(conn, query)))
+    return list(map(CountedItem._make, iter_rows(conn, query)))
 
 
 def event_record(e: Event) -> EventRecord:
