@@ -29,6 +29,7 @@ import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.context import BaseContext
 from typing import Protocol, TypeVar
 
 log = logging.getLogger(__name__)
@@ -71,8 +72,13 @@ class ProcessOffload:
         pass does not pay for it (idempotent)."""
         if self._pool is not None:
             return
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(_PRELOAD)
+        context: BaseContext
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            server = multiprocessing.get_context("forkserver")
+            server.set_forkserver_preload(_PRELOAD)
+            context = server
+        else:  # Windows: each worker starts afresh and imports what it is sent
+            context = multiprocessing.get_context("spawn")
         self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
         # One task per worker is not enough to reach every worker; a few more are.
         list(self._pool.map(_ready, range(self.workers * 4)))
