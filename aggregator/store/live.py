@@ -18,9 +18,9 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Select, Text, cast, select
 
-from aggregator.models import AuthorData, Engagement, ItemData, JSONValue
+from aggregator.models import ItemData, JSONValue
 from aggregator.store.schema import Author, Item
-from aggregator.store.views import iter_rows, resolve_parents
+from aggregator.store.views import Shared, iter_rows, resolve_parents
 
 LIVE = (
     Item.id,
@@ -61,8 +61,7 @@ def load_live(conn: Connection, ids: Select[Any]) -> list[ItemData]:
         .join(Author, Author.key == Item.author_key)
         .where(Item.id.in_(ids), Item.deleted_at.is_(None))
     )
-    authors: dict[str, AuthorData] = {}
-    counts: dict[tuple[int | None, int | None, int | None], Engagement] = {}
+    interned = Shared()
     lists: dict[str, tuple[str, ...]] = {}
     loaded: list[tuple[datetime, int, ItemData]] = []
     for row in iter_rows(conn, query):
@@ -92,14 +91,8 @@ def load_live(conn: Connection, ids: Select[Any]) -> list[ItemData]:
             author_url,
             avatar_url,
         ) = row
-        author = authors.get(author_key)
-        if author is None:
-            author = authors[author_key] = AuthorData(
-                author_key, author_platform, name, handle, author_url, avatar_url
-            )
-        engagement = counts.get((replies, reposts, likes))
-        if engagement is None:
-            engagement = counts[(replies, reposts, likes)] = Engagement(replies, reposts, likes)
+        author = interned.author(author_key, author_platform, name, handle, author_url, avatar_url)
+        engagement = interned.engagement(replies, reposts, likes)
         tags = lists.get(hashtags)
         if tags is None:
             tags = lists[hashtags] = tuple(orjson.loads(hashtags))

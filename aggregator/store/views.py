@@ -103,8 +103,7 @@ def load_items(
     # Equal values are shared, not rebuilt per row: a day's items have a few thousand
     # authors and a handful of distinct engagement counts, tag lists and source sets.
     # Fewer objects, fewer garbage-collector passes over them (benchmarks/digest.py).
-    authors: dict[str, AuthorData] = {}
-    counts: dict[tuple[int | None, int | None, int | None], Engagement] = {}
+    interned = Shared()
     tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
     sources: dict[int, tuple[str, ...]] = {}
     for item_id, source_id in iter_rows(
@@ -145,14 +144,8 @@ def load_items(
             author_url,
             avatar_url,
         ) = row
-        author = authors.get(author_key)
-        if author is None:
-            author = authors[author_key] = AuthorData(
-                author_key, author_platform, name, handle, author_url, avatar_url
-            )
-        engagement = counts.get((replies, reposts, likes))
-        if engagement is None:
-            engagement = counts[(replies, reposts, likes)] = Engagement(replies, reposts, likes)
+        author = interned.author(author_key, author_platform, name, handle, author_url, avatar_url)
+        engagement = interned.engagement(replies, reposts, likes)
         tags = tuple(hashtags)
         loaded[id_] = StoredItemView(
             id=id_,
@@ -194,6 +187,39 @@ def load_items(
         if parent in resolved:
             view = replace(view, item=replace(view.item, in_reply_to=resolved[parent]))
         yield view
+
+
+class Shared:
+    """Equal authors and engagement counts made once per read and shared by the items
+    that have them: a day's items have a few thousand authors and a handful of
+    distinct counts (fewer objects, fewer garbage-collector passes over them)."""
+
+    __slots__ = ("_authors", "_counts")
+
+    def __init__(self) -> None:
+        self._authors: dict[str, AuthorData] = {}
+        self._counts: dict[tuple[int | None, int | None, int | None], Engagement] = {}
+
+    def author(
+        self,
+        key: str,
+        platform: str,
+        name: str,
+        handle: str,
+        url: str | None,
+        avatar_url: str | None,
+    ) -> AuthorData:
+        author = self._authors.get(key)
+        if author is None:
+            author = self._authors[key] = AuthorData(key, platform, name, handle, url, avatar_url)
+        return author
+
+    def engagement(self, replies: int | None, reposts: int | None, likes: int | None) -> Engagement:
+        counts = (replies, reposts, likes)
+        engagement = self._counts.get(counts)
+        if engagement is None:
+            engagement = self._counts[counts] = Engagement(replies, reposts, likes)
+        return engagement
 
 
 def resolve_parents(conn: Connection, parents: Iterable[str | None]) -> dict[str, str]:
