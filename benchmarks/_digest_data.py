@@ -27,7 +27,6 @@ from sqlalchemy import Connection, Table
 
 from aggregator.models import SourceSpec
 from aggregator.store import EventRecord, Store
-from aggregator.store.ingest import executemany
 from aggregator.store.optouts import key_hash
 from aggregator.store.schema import (
     Author,
@@ -38,6 +37,7 @@ from aggregator.store.schema import (
     ItemSource,
     Link,
 )
+from aggregator.store.statements import executemany
 
 SLUG = "bench"
 TIMEZONE = "Europe/London"

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, make_url, select, text
 
 from aggregator.store import Store
 from aggregator.store.engine import make_engine
-from aggregator.store.ingest import executemany
+from aggregator.store.statements import executemany
 from benchmarks import _digest_data as data
 
 # In the order the foreign keys need; the event and its sources come from sync_event.

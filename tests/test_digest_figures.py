@@ -111,8 +111,17 @@ def test_the_first_day_of_the_window_has_nothing_to_compare_with(store: Store) -
     assert ctx.figures[0].value == 1
 
 
-def test_known_authors_is_one_statement_for_the_periods_authors(store: Store) -> None:
-    earlier = [item(n, author=f"a{n}", created=THU) for n in range(300)]
+def first_spoke_before(store: Store, event: str, authors: list[str], before: datetime) -> set[str]:
+    """Of ``authors``, those with a live item in ``event`` created before ``before``."""
+    return set(authors) & store.newcomers(
+        event, since=datetime.min.replace(tzinfo=UTC), until=before
+    )
+
+
+def test_new_voices_are_one_statement_however_many_items_they_wrote(store: Store) -> None:
+    earlier = [
+        item(n, author=f"a{n % 150}", created=THU + timedelta(minutes=n)) for n in range(300)
+    ]
     deleted_only = replace(item(999, author="gone", created=THU), key="fake:999")
     store_items(store, [*earlier, deleted_only])
     store.record_recheck(
@@ -122,7 +131,6 @@ def test_known_authors_is_one_statement_for_the_periods_authors(store: Store) ->
         started_at=NOW,
         now=NOW,
     )
-    asked = [f"fake:@a{n}" for n in range(0, 600, 2)] + ["fake:@gone", "fake:@nobody"]
     statements: list[str] = []
 
     def count(*args: object) -> None:
@@ -130,20 +138,20 @@ def test_known_authors_is_one_statement_for_the_periods_authors(store: Store) ->
 
     sa_event.listen(store.engine, "before_cursor_execute", count)
     try:
-        known = store.known_authors("ev", asked, before=FRI)
-        assert store.known_authors("ev", asked, before=THU) == set(), "strictly before"
-        assert store.known_authors("other", asked, before=FRI) == set(), "in this event only"
+        new = store.newcomers("ev", since=THU, until=FRI)
+        assert store.newcomers("ev", since=FRI, until=FRI + timedelta(days=1)) == set()
+        assert store.newcomers("other", since=THU, until=FRI) == set(), "in this event only"
     finally:
         sa_event.remove(store.engine, "before_cursor_execute", count)
-    assert known == {f"fake:@a{n}" for n in range(0, 300, 2)}
-    assert "fake:@gone" not in known, "a deleted item does not make its author known"
+    assert new == {f"fake:@a{n}" for n in range(150)}
+    assert "fake:@gone" not in new, "a deleted item does not make its author a voice"
     assert len(statements) == 3
 
 
 def test_when_authors_first_spoke_follows_deletions_restorations_and_other_events(
     store: Store,
 ) -> None:
-    """``known_authors`` reads when each author first spoke in each event, which every
+    """New voices are read from when each author first spoke in each event, which every
     write keeps true: a deleted first item hands over to the next live one, a restored
     one takes its place back, an item another event's source returns counts there from
     then on, and an opted-out author is nobody's known voice."""
@@ -157,20 +165,20 @@ def test_when_authors_first_spoke_follows_deletions_restorations_and_other_event
         result = RecheckResult(gone=frozenset(keys))
         store.record_recheck(source, [], result, started_at=NOW, now=NOW)
 
-    assert store.known_authors("ev", ana, before=THU) == set(ana)
+    assert first_spoke_before(store, "ev", ana, before=THU) == set(ana)
     gone(wednesday.key)
-    assert store.known_authors("ev", ana, before=THU) == set(), "Thursday's is first now"
-    assert store.known_authors("ev", ana, before=FRI) == set(ana)
+    assert first_spoke_before(store, "ev", ana, before=THU) == set(), "Thursday's is first now"
+    assert first_spoke_before(store, "ev", ana, before=FRI) == set(ana)
     gone(thursday.key)
-    assert store.known_authors("ev", ana, before=FRI) == set(), "no live item left"
+    assert first_spoke_before(store, "ev", ana, before=FRI) == set(), "no live item left"
 
     store_items(store, [wednesday])  # returned again: restored
-    assert store.known_authors("ev", ana, before=THU) == set(ana)
+    assert first_spoke_before(store, "ev", ana, before=THU) == set(ana)
 
     other = replace(EVENT, slug="other")
     store.sync_event(other, [spec("other/fake:two", event="other")], NOW)
     (elsewhere,) = store.sources(event="other")
-    assert store.known_authors("other", ana, before=FRI) == set()
+    assert first_spoke_before(store, "other", ana, before=FRI) == set()
     store.record_success(
         elsewhere,
         FetchResult(items=(thursday,), state={}),
@@ -178,10 +186,10 @@ def test_when_authors_first_spoke_follows_deletions_restorations_and_other_event
         now=NOW,
         next_check_at=NOW,
     )
-    assert store.known_authors("other", ana, before=FRI) == set(ana), "restored, in both"
-    assert store.known_authors("other", ana, before=THU) == set(), "Wednesday's is not there"
-    assert store.known_authors("ev", ana, before=THU) == set(ana)
+    assert first_spoke_before(store, "other", ana, before=FRI) == set(ana), "restored, in both"
+    assert first_spoke_before(store, "other", ana, before=THU) == set(), "Wednesday's is not there"
+    assert first_spoke_before(store, "ev", ana, before=THU) == set(ana)
 
     store.add_optout(OptOutRule("author", "fake:@ana"), reason=None, by="test", now=NOW)
-    assert store.known_authors("ev", ana, before=FRI) == set()
-    assert store.known_authors("other", ana, before=FRI) == set()
+    assert first_spoke_before(store, "ev", ana, before=FRI) == set()
+    assert first_spoke_before(store, "other", ana, before=FRI) == set()

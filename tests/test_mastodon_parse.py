@@ -423,3 +423,21 @@ def test_a_bluesky_post_bridged_into_the_fediverse_is_one_item_with_its_original
         bridged.url
         == "https://bsky.app/profile/did:plc:5syfqzormjkutgo5hi2u2gpr/post/3lwlunj3oqs22"
     )
+
+
+@pytest.mark.parametrize(
+    ("where", "field"),
+    [
+        (None, "content"),
+        (None, "in_reply_to_id"),
+        ("account", "acct"),
+        ("account", "avatar_static"),
+    ],
+)
+def test_a_field_of_the_wrong_type_is_a_parse_error_naming_it(
+    where: str | None, field: str
+) -> None:
+    obj = status()
+    (obj if where is None else obj[where])[field] = 42
+    with pytest.raises(ParseError, match=f"{field} is int, expected a string"):
+        parse_status(obj, "http://x.test")

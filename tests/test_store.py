@@ -3,20 +3,16 @@ true, incremental state advanced only together with its items."""
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from aggregator.models import FetchResult, SourceState
 from aggregator.store import EventRecord, Store
-from aggregator.store.engine import make_engine
-from aggregator.store.ingest import _PREPARED, select_in
 from aggregator.store.schema import Author, Item, ItemLink, Link
+from aggregator.store.statements import _PREPARED, select_in
 from tests.fakes import item, spec
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -276,22 +272,3 @@ def test_lookups_by_key_find_every_key_whatever_the_number_asked(store: Store, n
     # A few statements serve every length (padded to a multiple of 32 past 64 keys).
     sizes = {k for k, *_ in _PREPARED[store.engine.dialect] if k.startswith("test.lookups:")}
     assert len(sizes) <= 3
-
-
-def test_a_new_sqlite_file_gets_16_kib_pages_and_an_existing_one_keeps_its_own(
-    tmp_path: Path,
-) -> None:
-    existing, fresh = tmp_path / "existing.db", tmp_path / "fresh.db"
-    with sqlite3.connect(existing) as conn:
-        conn.execute("CREATE TABLE t (x)")  # made with SQLite's default pages
-    for path in (fresh, existing):
-        engine = make_engine(f"sqlite:///{path}")
-        with engine.connect() as conn:
-            conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS t (x)")
-        engine.dispose()
-    sizes = {}
-    for path in (fresh, existing):
-        with contextlib.closing(sqlite3.connect(path)) as conn:
-            sizes[path.name] = conn.execute("PRAGMA page_size").fetchone()[0]
-            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert sizes == {"fresh.db": 16384, "existing.db": 4096}

@@ -31,6 +31,7 @@ from aggregator.sources.payload import (
     opt_datetime,
     opt_int,
     opt_str,
+    opt_strs,
     req_datetime,
     req_dict,
     req_str,
@@ -43,7 +44,7 @@ DEFAULT_CONSENT = ConsentPolicy()
 # The community opt-out convention: these tags in a bio mean "do not collect me".
 _MARKUP = re.compile(r"<[^>]*>")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-# Read in one go, checked one by one only when one of them has an unexpected type.
+# Read in one go (payload.opt_strs), in the order they are unpacked.
 _STATUS_STRINGS = ("content", "spoiler_text", "language", "in_reply_to_id", "url")
 _ACCOUNT_STRINGS = ("uri", "url", "acct", "display_name", "avatar_static")
 _BRIDGY_FED = "https://bsky.brid.gy/"
@@ -200,25 +201,7 @@ def _parse_original(obj: Mapping[str, Any], instance: str, created_at: datetime 
     if created_at is None:
         created_at = req_datetime(obj, "created_at", what)
     edited_at = opt_datetime(obj, "edited_at", what)
-    get = obj.get
-    # Read once and checked together; the checked accessors only run (and raise) when
-    # a field has an unexpected type.
-    content, spoiler, language, parent_id, url = (
-        get("content"),
-        get("spoiler_text"),
-        get("language"),
-        get("in_reply_to_id"),
-        get("url"),
-    )
-    if not (
-        (content is None or isinstance(content, str))
-        and (spoiler is None or isinstance(spoiler, str))
-        and (language is None or isinstance(language, str))
-        and (parent_id is None or isinstance(parent_id, str))
-        and (url is None or isinstance(url, str))
-    ):
-        for name in _STATUS_STRINGS:
-            opt_str(obj, name, what)
+    content, spoiler, language, parent_id, url = opt_strs(obj, _STATUS_STRINGS, what)
     content = content or ""
     if spoiler and (spoiler := spoiler.strip()):
         content = f"<p><strong>CW: {escape(spoiler)}</strong></p>{content}"
@@ -289,27 +272,8 @@ def parse_account(obj: Mapping[str, Any], instance: str) -> AuthorData:
     ``url`` (the instance's web domain, even when we reach the API through another
     address such as a proxy or loopback), else from ``instance``.
     """
-    get = obj.get
-    username, uri, url, acct, name, avatar = (
-        get("username"),
-        get("uri"),
-        get("url"),
-        get("acct"),
-        get("display_name"),
-        get("avatar_static"),
-    )
-    if not (
-        username
-        and isinstance(username, str)
-        and (uri is None or isinstance(uri, str))
-        and (url is None or isinstance(url, str))
-        and (acct is None or isinstance(acct, str))
-        and (name is None or isinstance(name, str))
-        and (avatar is None or isinstance(avatar, str))
-    ):
-        username = req_str(obj, "username", "account")  # the checked path: raises
-        for field_name in _ACCOUNT_STRINGS:
-            opt_str(obj, field_name, f"account {username!r}")
+    username = req_str(obj, "username", "account")
+    uri, url, acct, name, avatar = opt_strs(obj, _ACCOUNT_STRINGS, f"account {username!r}")
     # Older servers (and the docs' own streaming example) send no account uri.
     ident = uri or url
     if not ident:

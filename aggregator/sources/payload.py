@@ -44,6 +44,16 @@ def opt_str(obj: Mapping[str, Any], name: str, what: str) -> str | None:
     return value
 
 
+def opt_strs(obj: Mapping[str, Any], names: tuple[str, ...], what: str) -> list[str | None]:
+    """:func:`opt_str` of each of ``names``, read in one go: the common payload has
+    every field of the right type, and is checked once rather than field by field."""
+    values = [obj.get(name) for name in names]
+    for value in values:
+        if value is not None and not isinstance(value, str):
+            return [opt_str(obj, name, what) for name in names]  # raises at the bad one
+    return values
+
+
 def req_int(obj: Mapping[str, Any], name: str, what: str) -> int:
     value = opt_int(obj, name, what)
     if value is None:

@@ -29,7 +29,6 @@ from aggregator.store import first_seen, migrate, runs
 from aggregator.store.admin_ops import AdminOps, event_values
 from aggregator.store.curation_ops import CurationOps
 from aggregator.store.engine import make_engine
-from aggregator.store.ingest import dialect_insert
 from aggregator.store.leases import open_events
 from aggregator.store.live import load_live
 from aggregator.store.schema import (
@@ -41,6 +40,7 @@ from aggregator.store.schema import (
     Source,
 )
 from aggregator.store.service_ops import ServiceOps
+from aggregator.store.statements import dialect_insert
 from aggregator.store.views import (
     CountedItem,
     EventRecord,
@@ -391,19 +391,10 @@ class Store(ServiceOps, CurationOps, AdminOps):
             ).mappings()
             return [dict(r) for r in rows]
 
-    def known_authors(self, event: str, authors: Sequence[str], *, before: datetime) -> set[str]:
-        """Of ``authors``, those with a live item in ``event`` created before ``before``
-        (a digest's "new voices" are the rest). Read from when each author first spoke
-        in the event (``event_authors``, :mod:`first_seen`): one primary-key probe per
-        author, so the cost follows the authors asked about, not the store. (A digest
-        asks :meth:`newcomers` instead: fewer rows.)"""
-        with self.engine.connect() as conn:
-            return first_seen.known(conn, event, authors, before=before)
-
     def newcomers(self, event: str, *, since: datetime, until: datetime) -> set[str]:
         """The authors whose first live item in ``event`` was created in [since, until):
-        of a period's authors, the rest are known before it (:mod:`first_seen`). One
-        range read, as long as the answer: a digest's new voices."""
+        of a period's authors, the rest spoke in the event before it (:mod:`first_seen`).
+        One range read, as long as the answer: a digest's new voices."""
         with self.engine.connect() as conn:
             return first_seen.newcomers(conn, event, since=since, until=until)
 

@@ -17,8 +17,8 @@ from typing import cast
 
 from sqlalchemy import ColumnElement, Connection, Table, and_, func, or_, select, update
 
-from aggregator.store.ingest import dialect_insert
 from aggregator.store.schema import Delivery, FetchRun, Source
+from aggregator.store.statements import dialect_insert
 
 deliveries_t = cast(Table, Delivery.__table__)
 

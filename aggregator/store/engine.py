@@ -39,11 +39,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             # WAL lets digests read while a fetch writes; foreign keys are off by
             # default in SQLite; busy_timeout turns lock contention into waiting.
             if parsed.database not in (None, "", ":memory:"):
-                # Before WAL, so it takes on a new file (an old one keeps its size):
-                # an item row with its payload is 2 to 4 KiB, which 4 KiB pages hold
-                # one at a time. 16 KiB pages took 8% off a cold pass of 20,000
-                # statuses (benchmarks/collect.py) and left day digests as fast.
-                cur.execute("PRAGMA page_size=16384")
                 cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")

@@ -1,7 +1,7 @@
 """When each author first spoke in each event (``event_authors``), kept by the writes.
 
 A digest's "new voices" are the period's authors with no live item in the event
-before it (``Store.known_authors``). Asked of the items themselves that is a walk
+before it. Asked of the items themselves that is a walk
 per author through their items, checking each one's event and whether it is live:
 a third of a day digest's time at a million items (benchmarks/digest.py). This table
 answers it with one range read: the authors who first spoke in a period
@@ -22,9 +22,10 @@ Like ``item_sources.item_created_at``, it takes an item's ``created_at`` as fixe
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import (
     Connection,
@@ -37,10 +38,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.elements import ClauseElement
 
 from aggregator.store.schema import EventAuthor, Item, ItemSource
+from aggregator.store.statements import dialect_insert, execute
 from aggregator.store.views import in_event
 
 CHUNK = 500
@@ -56,34 +57,14 @@ def note(conn: Connection, item_ids: Iterable[int]) -> None:
     ids = list(item_ids)
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
-        # Every fetch passes here: the statement is compiled once per dialect and
-        # list size (padded to a power of two with its last id), not on every call.
+        # Every fetch passes here: one statement per list size, padded to a power of
+        # two with its last id, compiled once (statements.execute).
         size = 1 << (len(chunk) - 1).bit_length()
-        padded = chunk + chunk[-1:] * (size - len(chunk))
-        sql, names = _compiled(conn.dialect, size)
-        if names is None:
-            conn.exec_driver_sql(sql, {f"v{i}": id_ for i, id_ in enumerate(padded)})
-        else:
-            by_name = {f"v{i}": id_ for i, id_ in enumerate(padded)}
-            conn.exec_driver_sql(sql, tuple(by_name[n] for n in names))
+        params = {f"v{i}": chunk[min(i, len(chunk) - 1)] for i in range(size)}
+        execute(conn, functools.partial(_note, size=size), params, key=f"event_authors.note:{size}")
 
 
-_COMPILED: dict[tuple[str, int], tuple[str, tuple[str, ...] | None]] = {}
-
-
-def _compiled(dialect: Dialect, size: int) -> tuple[str, tuple[str, ...] | None]:
-    """:func:`note`'s statement for ``size`` ids, and its parameters' order if they
-    are positional (SQLite's ``?``) rather than named (psycopg's ``%(v0)s``)."""
-    key = (dialect.name, size)
-    if key not in _COMPILED:
-        insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
-        compiled = _note(insert, size).compile(dialect=dialect)
-        order = compiled.positiontup
-        _COMPILED[key] = (str(compiled), tuple(order) if order is not None else None)
-    return _COMPILED[key]
-
-
-def _note(insert: Any, size: int) -> Any:
+def _note(conn: Connection, *, size: int) -> ClauseElement:
     i, s, ea = items_t.c, item_sources_t.c, event_authors_t.c
     ids = [bindparam(f"v{n}", type_=Integer) for n in range(size)]
     earliest = (
@@ -93,7 +74,7 @@ def _note(insert: Any, size: int) -> Any:
         .where(i.id.in_(ids), i.deleted_at.is_(None))
         .group_by(s.event_slug, i.author_key)
     )
-    stmt = insert(event_authors_t).from_select(
+    stmt = dialect_insert(conn, event_authors_t).from_select(
         ["event_slug", "author_key", "first_item_at"], earliest
     )
     return stmt.on_conflict_do_update(
@@ -145,25 +126,6 @@ def _recompute(conn: Connection, event: str, author: str) -> None:
         conn.execute(delete(event_authors_t).where(pair))
     else:
         conn.execute(update(event_authors_t).where(pair).values(first_item_at=first))
-
-
-def known(conn: Connection, event: str, authors: Sequence[str], *, before: datetime) -> set[str]:
-    """Of ``authors``, those whose first live item in ``event`` is before ``before``:
-    one primary-key probe each."""
-    ea = event_authors_t.c
-    keys = sorted(set(authors))
-    found: set[str] = set()
-    for start in range(0, len(keys), CHUNK * 10):
-        chunk = keys[start : start + CHUNK * 10]
-        # Compared here, not in SQL: given ``first_item_at < ?``, SQLite (which has
-        # no statistics) walks ix_event_authors_first instead of probing by key.
-        rows = conn.execute(
-            select(ea.author_key, ea.first_item_at).where(
-                ea.event_slug == event, ea.author_key.in_(chunk)
-            )
-        )
-        found.update(author for author, first in rows if first < before)
-    return found
 
 
 def newcomers(conn: Connection, event: str, *, since: datetime, until: datetime) -> set[str]:

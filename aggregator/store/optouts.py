@@ -15,8 +15,9 @@ from sqlalchemy import Connection, Table, delete, select
 
 from aggregator.models import AuthorData, ExcludedItem
 from aggregator.optouts import REASON, OptOutRule, RuleKind, matches
-from aggregator.store.ingest import dialect_insert, executemany, purge_items
+from aggregator.store.ingest import purge_items
 from aggregator.store.schema import Author, Exclusion, Item, ItemSource, OptOut
+from aggregator.store.statements import dialect_insert, executemany
 
 optouts_t = cast(Table, OptOut.__table__)
 exclusions_t = cast(Table, Exclusion.__table__)

@@ -21,14 +21,9 @@ from aggregator.models import (
     StoredRef,
 )
 from aggregator.store import leases, optouts
-from aggregator.store.ingest import (
-    dialect_insert,
-    execute,
-    executemany,
-    ingest_items,
-    tombstone_keys,
-)
+from aggregator.store.ingest import ingest_items, tombstone_keys
 from aggregator.store.schema import FetchRun, Item, Source
+from aggregator.store.statements import dialect_insert, execute, executemany
 from aggregator.store.views import describe_query
 
 sources_t = cast(Table, Source.__table__)
